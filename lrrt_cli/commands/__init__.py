@@ -1,0 +1,1 @@
+"""One module per ``lrrt`` subcommand; ``lrrt_cli.cli`` assembles them."""

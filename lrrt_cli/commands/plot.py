@@ -1,0 +1,8 @@
+"""Placeholder: `lrrt plot` is not implemented yet."""
+
+import typer
+
+
+def plot_command() -> None:
+    """Not implemented yet."""
+    raise typer.Exit(code=1)

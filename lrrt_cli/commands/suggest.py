@@ -1,0 +1,8 @@
+"""Placeholder: `lrrt suggest` is not implemented yet."""
+
+import typer
+
+
+def suggest_command() -> None:
+    """Not implemented yet."""
+    raise typer.Exit(code=1)
