@@ -1,0 +1,232 @@
+"""Run a range test from a config: build the parts, run the sweep, write every output.
+
+``run_config`` is what ``lrrt run`` calls. Files are written so that nothing is
+lost at a bad moment: ``results.csv`` row by row, ``run.json`` at the start
+(status ``running``) and again at the end, and the plot and suggestion
+atomically from whatever rows were completed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import platform
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lrrt_cli import __version__
+from lrrt_cli.config import RunConfig
+from lrrt_cli.data import Loaders, build_loaders
+from lrrt_cli.engine import SweepResult, SweepSettings, group_lr_columns, run_sweep
+from lrrt_cli.errors import ConfigError, LrrtError, ModelError, UserCodeError
+from lrrt_cli.loading import call_user, load_callable
+from lrrt_cli.outputs import RunFolder, summarize_schedule
+from lrrt_cli.results import BASE_COLUMNS
+from lrrt_cli.schedules import planned_steps
+from lrrt_cli.steps import build_step_function
+from lrrt_cli.stopping import DivergenceRule, burn_in_steps
+
+RowCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunOutcome:
+    """What ``run_config`` produced: the sweep result, the run.json content and file paths."""
+
+    sweep: SweepResult
+    metadata: dict[str, Any]
+    folder: RunFolder
+    suggestion: Any | None = None  # the suggestion object, when one could be made
+    suggestion_error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} was requested but CUDA is not available here; use --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device: 'mps' was requested but MPS is not available here; use --device cpu")
+    return torch.device(name)
+
+
+def build_model(config: RunConfig) -> nn.Module:
+    factory = load_callable(config.model.factory, key="model.factory")
+    model = call_user(factory, key="model.factory", **config.model.kwargs)
+    if not isinstance(model, nn.Module):
+        raise ModelError(
+            f"model.factory {config.model.factory} returned {type(model).__name__}; "
+            "it must return a torch.nn.Module"
+        )
+    return model
+
+
+def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    candidate = getattr(torch.optim, name, None)
+    if not (inspect.isclass(candidate) and issubclass(candidate, torch.optim.Optimizer)):
+        valid = sorted(
+            attribute for attribute, value in vars(torch.optim).items()
+            if inspect.isclass(value) and issubclass(value, torch.optim.Optimizer) and value is not torch.optim.Optimizer
+        )
+        raise ConfigError(f"optimizer.type: unknown optimizer {name!r}; valid types are {', '.join(valid)}")
+    return candidate
+
+
+def _parameter_groups(model: nn.Module, groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Split trainable parameters into groups by name glob; unmatched ones form group 0."""
+    group_specs = groups or []
+    default: list[nn.Parameter] = []
+    matched: list[list[nn.Parameter]] = [[] for _ in group_specs]
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        for index, spec in enumerate(group_specs):
+            if fnmatch.fnmatchcase(name, spec["match"]):
+                matched[index].append(parameter)
+                break
+        else:
+            default.append(parameter)
+    result = [{"params": default, "lr": 1.0}] if default else []
+    for spec, parameters in zip(group_specs, matched):
+        if parameters:
+            options = {key: value for key, value in spec.items() if key not in ("match", "lr_scale")}
+            result.append({"params": parameters, "lr": float(spec.get("lr_scale", 1.0)), **options})
+    if not result:
+        raise ModelError("the model has no trainable parameters, so there is nothing to sweep")
+    return result
+
+
+def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    optimizer_class = _optimizer_class(config.optimizer.type)
+    groups = _parameter_groups(model, config.optimizer.groups)
+    try:
+        return optimizer_class(groups, **config.optimizer.params)
+    except (TypeError, ValueError) as error:
+        accepted = [name for name in inspect.signature(optimizer_class).parameters if name not in ("self", "params")]
+        raise ConfigError(
+            f"optimizer.params: {config.optimizer.type} rejected {config.optimizer.params!r} ({error}); "
+            f"it accepts {', '.join(accepted)}"
+        ) from error
+
+
+def sweep_settings(config: RunConfig, device: torch.device) -> SweepSettings:
+    assert config.schedule is not None
+    stop = config.stop
+    planned = planned_steps(config.schedule, max_steps=stop.max_steps, max_lr=stop.max_lr)
+    burn_in = burn_in_steps(planned, stop.burn_in_fraction, stop.min_burn_in_steps)
+    return SweepSettings(
+        schedule=config.schedule,
+        max_steps=stop.max_steps,
+        max_lr=stop.max_lr,
+        divergence=DivergenceRule(factor=stop.divergence_factor, burn_in_steps=burn_in),
+        smoothing_beta=stop.smoothing_beta,
+        gradient_accumulation_steps=config.training.gradient_accumulation_steps,
+        precision=config.training.precision,
+        max_grad_norm=config.training.max_grad_norm,
+        val_every=config.data.val_every,
+        val_batches=config.data.val_batches,
+        # Copying the loss to the host forces a device sync; on CPU it is free.
+        sync_interval=1 if device.type == "cpu" else 8,
+    )
+
+
+def results_columns(config: RunConfig, group_columns: list[str]) -> list[str]:
+    columns = list(BASE_COLUMNS)
+    if config.data.val is not None:
+        columns.append("val_loss")
+    return columns + group_columns
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def base_metadata(config: RunConfig, device: torch.device, loaders: Loaders) -> dict[str, Any]:
+    assert config.schedule is not None
+    per_process = loaders.train.batch_size or config.data.batch_size
+    accumulation = config.training.gradient_accumulation_steps
+    world_size = 1
+    planned = planned_steps(config.schedule, max_steps=config.stop.max_steps, max_lr=config.stop.max_lr)
+    return {
+        "name": config.name,
+        "status": "running",
+        "lrrt_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "device": str(device),
+        "world_size": world_size,
+        "batch_size_per_process": per_process,
+        "gradient_accumulation_steps": accumulation,
+        "global_batch_size": per_process * world_size * accumulation,
+        "num_train_samples": loaders.num_train_samples,
+        "seed": config.seed,
+        "start_time": _now(),
+        "end_time": None,
+        "planned_steps": planned,
+        "schedule": summarize_schedule(config.schedule, planned),
+        "config": config.to_dict(),
+    }
+
+
+def run_config(config: RunConfig, run_dir: Path, *, force: bool = False,
+               on_start: Callable[[dict[str, Any]], None] | None = None,
+               on_row: RowCallback | None = None) -> RunOutcome:
+    """Run the range test a config describes and write its outputs to ``run_dir``.
+
+    Raises:
+        LrrtError: for invalid configs, data or models (before any training), and
+            ``UserCodeError``/``ModelError`` after the outputs were written when
+            user code failed mid-run.
+    """
+    folder = RunFolder.prepare(run_dir, force=force)
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    loaders = build_loaders(config)
+    model = build_model(config).to(device)
+    optimizer = build_optimizer(config, model)
+    step_function = build_step_function(config.loss, config.training.step)
+    settings = sweep_settings(config, device)
+
+    metadata = base_metadata(config, device, loaders)
+    metadata["burn_in_steps"] = settings.divergence.burn_in_steps
+    group_columns = group_lr_columns(optimizer)
+    folder.write_metadata(metadata)
+    if on_start is not None:
+        on_start(metadata)
+
+    with folder.open_results(results_columns(config, group_columns)) as writer:
+        def record(row: dict[str, Any]) -> None:
+            writer.append(row)
+            if on_row is not None:
+                on_row(row)
+
+        sweep = run_sweep(model, optimizer, loaders.train, step_function, settings,
+                          device=device, val_loader=loaders.val, on_row=record)
+
+    outcome = folder.finish(sweep, metadata, config)
+    if sweep.error is not None:
+        if isinstance(sweep.error, LrrtError):
+            raise sweep.error
+        raise UserCodeError(f"the run failed: {type(sweep.error).__name__}: {sweep.error}") from sweep.error
+    return RunOutcome(sweep=sweep, metadata=outcome.metadata, folder=folder,
+                      suggestion=outcome.suggestion, suggestion_error=outcome.suggestion_error,
+                      warnings=list(config.warnings) + outcome.warnings)
