@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from lrrt_cli.errors import LrrtError, UserCodeError
+from lrrt_cli.errors import LrrtError, NoSuggestionError, UserCodeError
 
 # Results go to stdout; progress, warnings and errors go to stderr.
 stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,7 +33,8 @@ def print_error(error: LrrtError) -> None:
     """Print a user-facing error to stderr: the message, and for user code its traceback."""
     if isinstance(error, UserCodeError) and error.user_traceback:
         sys.stderr.write(error.user_traceback.rstrip("\n") + "\n")
-    sys.stderr.write(f"error: {error}\n")
+    prefix = "no suggestion" if isinstance(error, NoSuggestionError) else "error"
+    sys.stderr.write(f"{prefix}: {error}\n")
     sys.stderr.flush()
 
 
