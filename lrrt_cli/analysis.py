@@ -62,7 +62,7 @@ RULES = {
     "steepest": "steepest steady fall of the smoothed loss per decade of LR",
     "minimum": "lowest smoothed loss",
     "valley": "middle, in log10(lr), of the longest descending section",
-    "divergence": "LR where the loss turned up, backed off by a tenth of the descent (at most 2x)",
+    "divergence": "below where the loss stopped improving, by a tenth of the descent (at most 2x)",
 }
 
 
@@ -229,7 +229,11 @@ def _analyze_prepared(
     window = odd_window(count)
     scaled_smooth = smooth_loss(prepared.scaled_loss, window)
     noise = estimate_noise(prepared.scaled_loss)
+    # A descent must beat the raw batch noise, so that a flat noisy curve never
+    # yields one. A rise after the descent is judged on the smoothed curve, whose
+    # noise is about the raw noise over the square root of the smoothing window.
     floor = max(NOISE_MULTIPLE * noise, RELATIVE_FLOOR)
+    rise_floor = max(NOISE_MULTIPLE * noise / math.sqrt(window), RELATIVE_FLOOR)
 
     smoothed = np.full(length, math.nan)
     smoothed[prepared.rows] = scaled_smooth * prepared.scale
@@ -244,7 +248,7 @@ def _analyze_prepared(
         )
         return CurveAnalysis(failures={m: reason for m in METHODS}, reason=reason, **shared, **base)
 
-    local_picks, failures = _run_methods(prepared, scaled_smooth, descent, window, floor, stopped, base["notes"])
+    local_picks, failures = _run_methods(prepared, scaled_smooth, descent, window, rise_floor, stopped, base["notes"])
     picks = {}
     for method, local in local_picks.items():
         row = int(prepared.rows[local])
@@ -270,7 +274,7 @@ def _run_methods(
     smoothed: np.ndarray,
     descent: tuple[int, int],
     window: int,
-    floor: float,
+    rise_floor: float,
     stopped: bool,
     notes: list[str],
 ) -> tuple[dict[str, int], dict[str, str]]:
@@ -281,7 +285,7 @@ def _run_methods(
         "minimum": pick_minimum(smoothed, descent),
         "valley": pick_valley(log_lr, descent),
     }
-    divergence = pick_divergence(log_lr, smoothed, descent, min_rise=floor, stopped=stopped)
+    divergence = pick_divergence(log_lr, smoothed, descent, min_rise=rise_floor, stopped=stopped)
     if divergence.note:
         notes.append(divergence.note)
     results["divergence"] = divergence.index
@@ -474,17 +478,19 @@ def pick_divergence(
     min_rise: float,
     stopped: bool,
 ) -> DivergencePick:
-    """Pick the last row before the loss clearly turned up, then back off to a lower LR.
+    """Pick an LR a little below where the loss stopped improving.
 
     The turn is the row before the first row after the descent's lowest point
     whose loss exceeds that lowest loss by ``max(min_rise, RISE_FRACTION * drop)``.
     When there is no such row, the turn is the last analysed row: the loss turned
     non-finite right after it (``stopped``) or the sweep ended while the loss was
-    still low. The back-off is ``DIVERGENCE_BACKOFF_FRACTION`` of the section's span
-    in decades, at most a factor ``DIVERGENCE_MAX_BACKOFF``, so a short linear sweep
-    is not cut in half. The pick is the last row of the section at or below the
-    backed-off LR, and it stays below the section's lowest row, where the loss has
-    stopped improving. A one-row section is its own pick.
+    still low. The pick backs off from the lower of the turn and the lowest row,
+    which is always the lowest row, because on a flat bottom the largest LRs may
+    already be at the point of divergence. The back-off is
+    ``DIVERGENCE_BACKOFF_FRACTION`` of the section's span in decades, at most a
+    factor ``DIVERGENCE_MAX_BACKOFF``, so a short linear sweep is not cut in half.
+    The pick is the last row of the section at or below the backed-off LR, and it
+    stays below the section's lowest row. A one-row section is its own pick.
     """
     first, last = descent
     drop = float(smoothed[first] - smoothed[last])
@@ -502,7 +508,7 @@ def pick_divergence(
             )
     span = float(log_lr[last] - log_lr[first])
     backoff = min(DIVERGENCE_BACKOFF_FRACTION * span, math.log10(DIVERGENCE_MAX_BACKOFF))
-    target = log_lr[turn] - backoff
+    target = min(log_lr[turn], log_lr[last]) - backoff
     highest = max(first, last - 1)
     below = np.flatnonzero(log_lr[first : highest + 1] <= target + 1e-12)
     index = first + int(below[-1]) if below.size else first

@@ -53,6 +53,9 @@ TORCH_FINAL_DIV_FACTOR = 1e4
 # Relative slack when finding the first recorded LR at or above cycle_max_lr, so that
 # 1e-4 * (1 + 5 * 1960 / 200) counts as reaching 0.005 whichever way it rounds.
 LR_MATCH_TOLERANCE = 1e-9
+# Half cycles shorter than this many steps get a warning, because a warm-up of a few
+# steps rarely suits real training, and one update more or less in the test changes it a lot.
+SHORT_HALF_CYCLE_STEPS = 10
 
 
 class ScheduleCheckError(NoSuggestionError):
@@ -527,6 +530,7 @@ def _choose_max_lr(
     if max_lr is not None:
         if analysis.reason:
             warnings.append(f"the curve gives no suggestion ({analysis.reason}); using --max-lr as given")
+        _warn_max_lr_beyond_test(analysis, float(max_lr), warnings)
         reasoning.append(f"cycle_max_lr {max_lr:.6g} comes from --max-lr")
         return "max_lr", float(max_lr)
     if analysis.reason:
@@ -538,6 +542,26 @@ def _choose_max_lr(
         f"LR {pick.lr:.6g} rounded down to {LR_SIGNIFICANT_DIGITS} significant digits"
     )
     return pick.method, measured
+
+
+def _warn_max_lr_beyond_test(analysis: CurveAnalysis, max_lr: float, warnings: list[str]) -> None:
+    """Warn when ``--max-lr`` is above every finite LR the test trained at without diverging."""
+    finite = [lr for lr, loss in zip(analysis.lr, analysis.loss) if math.isfinite(lr) and math.isfinite(loss)]
+    if not finite:
+        return
+    largest = max(finite)
+    if max_lr > largest:
+        warnings.append(
+            f"--max-lr {max_lr:.6g} is above the largest LR the test trained at with a finite loss "
+            f"({largest:.6g}); the test says nothing about that LR"
+        )
+    else:
+        minimum = analysis.picks.get("minimum")
+        if minimum is not None and max_lr > 2 * minimum.lr:
+            warnings.append(
+                f"--max-lr {max_lr:.6g} is more than twice the LR of the lowest loss ({minimum.lr:.6g}); "
+                "the loss was already rising there"
+            )
 
 
 def _pick(analysis: CurveAnalysis, method: str | None, warnings: list[str]) -> MethodPick:
@@ -692,14 +716,21 @@ def _step_size_from_test(
         source = "update index x test batch size"
         derivation = f"update {step_index} x test batch {test_batch} = {samples:.0f} samples"
     steps = max(1, _round_half_up(samples / batch_size))
+    unit = "step" if steps == 1 else "steps"
     reasoning.append(
         f"the test first used an LR >= {measured_max_lr:.6g} at row {update}; {derivation}; "
-        f"{samples:.0f} / batch {batch_size} = {samples / batch_size:.6g}, so each half cycle is {steps} steps"
+        f"{samples:.0f} / batch {batch_size} = {samples / batch_size:.6g}, so each half cycle is {steps} {unit}"
     )
     if samples / batch_size < 0.5:
         warnings.append(
             f"the test reached cycle_max_lr after {samples:.0f} samples, under half a batch of "
             f"{batch_size}; step sizes were rounded up to 1, so pass --total-steps to size the cycle"
+        )
+    elif steps < SHORT_HALF_CYCLE_STEPS:
+        warnings.append(
+            f"each half cycle is only {steps} {unit} at batch {batch_size}, because the test reached "
+            f"cycle_max_lr after {samples:.0f} samples; pass --total-steps to size the cycle from "
+            "your training length, or run a slower sweep"
         )
     return StepSize(steps=steps, source=source, update_index=update, samples=samples)
 
@@ -749,7 +780,10 @@ def _pytorch_kwargs(
     try:
         check_torch_one_cycle({key: one_cycle[key] for key in _TORCH_ONE_CYCLE_SIMULATED})
     except ScheduleCheckError as error:
-        warnings.append(f"no OneCycleLR arguments are given: {error}; use the CyclicLR arguments")
+        warnings.append(
+            "the cycle is too short for OneCycleLR's phases, so only CyclicLR arguments are given "
+            f"({error}); pass --total-steps for a longer schedule"
+        )
         return kwargs
     return {"OneCycleLR": one_cycle, **kwargs}
 

@@ -307,3 +307,23 @@ def test_long_curve_is_fast():
 
     assert_picks_valid(analysis)
     assert abs(math.log10(analysis.picks["steepest"].lr) - TRUE_STEEPEST_LOG10) < 0.3
+
+
+def test_divergence_backs_off_below_flat_bottom():
+    # A descent over two decades, then a long flat noisy bottom before the blow-up:
+    # the pick must sit clearly below the lowest loss, not one row under it.
+    lr = np.logspace(-4, 0, 400)
+    log_lr = np.log10(lr)
+    loss = np.where(log_lr < -2, 2.0 - 0.9 * (log_lr + 4), 0.2)
+    loss = np.where(log_lr > -0.5, 0.2 + 20 * (log_lr + 0.5) ** 2, loss)
+    loss = loss + np.random.default_rng(0).normal(0.0, 0.01, lr.size)
+
+    analysis = analyze_curve(lr, loss)
+
+    divergence = analysis.picks["divergence"]
+    minimum = analysis.picks["minimum"]
+    assert divergence.lr < minimum.lr
+    first, last = analysis.descent
+    span = math.log10(lr[last] / lr[first])
+    assert math.log10(minimum.lr / divergence.lr) == pytest.approx(min(0.1 * span, math.log10(2)), abs=0.02)
+    assert_picks_valid(analysis)
