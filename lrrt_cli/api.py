@@ -80,7 +80,8 @@ def build_model(config: RunConfig) -> nn.Module:
     return model
 
 
-def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    """Return the ``torch.optim`` class called ``name``, or raise ``ConfigError`` listing the valid ones."""
     candidate = getattr(torch.optim, name, None)
     if not (inspect.isclass(candidate) and issubclass(candidate, torch.optim.Optimizer)):
         valid = sorted(
@@ -111,17 +112,20 @@ def _parameter_groups(model: nn.Module, groups: list[dict[str, Any]] | None) -> 
             options = {key: value for key, value in spec.items() if key not in ("match", "lr_scale")}
             result.append({"params": parameters, "lr": float(spec.get("lr_scale", 1.0)), **options})
     if not result:
-        raise ModelError("the model has no trainable parameters, so there is nothing to sweep")
+        raise ModelError(
+            "the model from model.factory has no trainable parameters (none with requires_grad=True), "
+            "so there is nothing to sweep; return a model with at least one trainable parameter"
+        )
     return result
 
 
 def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
-    optimizer_class = _optimizer_class(config.optimizer.type)
+    optimizer_type = optimizer_class(config.optimizer.type)
     groups = _parameter_groups(model, config.optimizer.groups)
     try:
-        return optimizer_class(groups, **config.optimizer.params)
+        return optimizer_type(groups, **config.optimizer.params)
     except (TypeError, ValueError) as error:
-        accepted = [name for name in inspect.signature(optimizer_class).parameters if name not in ("self", "params")]
+        accepted = [name for name in inspect.signature(optimizer_type).parameters if name not in ("self", "params")]
         raise ConfigError(
             f"optimizer.params: {config.optimizer.type} rejected {config.optimizer.params!r} ({error}); "
             f"it accepts {', '.join(accepted)}"

@@ -190,7 +190,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
             mark = getattr(error, "problem_mark", None)
             line = f"line {mark.line + 1}: " if mark is not None else ""
             problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise ConfigError(f"{path}: {line}invalid YAML ({problem}); fix the syntax there") from error
+            fix = "fix the syntax there"
+            if isinstance(error, yaml.constructor.ConstructorError):
+                fix = "configs are read with a safe loader, which builds no Python objects, so remove the tag"
+            raise ConfigError(f"{path}: {line}invalid YAML ({problem}); {fix}") from error
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of sections (model, data, scheduler, ...), "
@@ -208,7 +211,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else None
     except yaml.YAMLError as error:
-        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({error})") from error
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(
+            f"--set {text!r}: the value is not valid YAML ({problem}); "
+            "fix the value, or quote it to pass it as a string, for example --set 'name=\"[draft]\"'"
+        ) from error
     return key.split("."), value
 
 

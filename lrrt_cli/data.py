@@ -130,11 +130,15 @@ def _load_tensors(spec: dict[str, Any]) -> _Arrays:
             loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
             raise DataError(
-                f"{path}: cannot load with weights_only=True ({type(error).__name__}: {error}); "
+                f"{path}: cannot load with weights_only=True, which loads only tensors and plain "
+                f"containers ({type(error).__name__}: {_first_reason(error)}); "
                 "save a dict of tensors with torch.save({'inputs': x, 'targets': y}, path)"
             ) from error
         if not isinstance(loaded, dict):
-            raise DataError(f"{path}: expected a dict of named tensors, got {type(loaded).__name__}")
+            raise DataError(
+                f"{path}: expected a dict of named tensors, got {type(loaded).__name__}; "
+                "save a dict of tensors with torch.save({'inputs': x, 'targets': y}, path)"
+            )
         arrays = {str(name): value for name, value in loaded.items()}
     else:
         raise DataError(f"{path}: unsupported tensors file type {path.suffix!r}; use .pt or .npz")
@@ -143,13 +147,27 @@ def _load_tensors(spec: dict[str, Any]) -> _Arrays:
         if spec[key] not in arrays:
             raise DataError(
                 f"{path}: no array named {spec[key]!r} (data.train.{key}); "
-                f"the file contains {', '.join(sorted(arrays)) or 'no arrays'}"
+                f"the file contains {', '.join(sorted(arrays)) or 'no arrays'}; "
+                "set data.train.inputs and data.train.targets to the names of its arrays"
             )
     inputs, targets = arrays[spec["inputs"]], arrays[spec["targets"]]
     if isinstance(inputs, torch.Tensor):
         inputs, targets = inputs.numpy(), targets.numpy()
     task = "classification" if np.issubdtype(np.asarray(targets).dtype, np.integer) else "regression"
     return _Arrays(np.asarray(inputs), np.asarray(targets), task, standardize=False)
+
+
+def _first_reason(error: Exception) -> str:
+    """Return one line of a ``torch.load`` error: the unpickler's reason when torch gives one.
+
+    torch's message for a rejected global spans several lines and suggests
+    ``weights_only=False``, which lrrt never uses.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("WeightsUnpickler error:"):
+            return line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0]
+    return lines[0] if lines else "no message"
 
 
 def _make_synthetic(spec: dict[str, Any]) -> _Arrays:
@@ -283,9 +301,14 @@ def _loader(data: Dataset | DataLoader, config: RunConfig, *, shuffle: bool, dro
     )
 
 
-def _check_batches(loader: DataLoader, num_samples: int | None, config: RunConfig, key: str) -> None:
+def _check_not_empty(num_samples: int | None, key: str) -> None:
+    # Checked before the DataLoader is built, because a shuffling sampler raises its own
+    # ValueError on an empty dataset.
     if num_samples == 0:
         raise DataError(f"{key}: the dataset is empty; it needs at least one sample")
+
+
+def _check_batches(loader: DataLoader, num_samples: int | None, config: RunConfig, key: str) -> None:
     try:
         num_batches = len(loader)
     except TypeError:
@@ -320,10 +343,12 @@ def build_loaders(config: RunConfig) -> Loaders:
             val = _user_dataset(val_spec, "data.val")
 
     num_train_samples = _length(train)
+    _check_not_empty(num_train_samples, "data.train")
     train_loader = _loader(train, config, shuffle=config.data.shuffle, drop_last=config.data.drop_last, seed=config.seed)
     _check_batches(train_loader, num_train_samples, config, "data.train")
     val_loader = None
     if val is not None:
+        _check_not_empty(_length(val), "data.val")
         val_loader = _loader(val, config, shuffle=False, drop_last=False, seed=config.seed)
         _check_batches(val_loader, _length(val), config, "data.val")
     return Loaders(train_loader, val_loader, num_train_samples)

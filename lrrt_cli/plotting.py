@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from lrrt_cli.analysis import METHODS, CurveAnalysis, MethodPick, analyze_curve
-from lrrt_cli.errors import ConfigError, OutputError
+from lrrt_cli.errors import ConfigError, InputFileError, OutputError
 from lrrt_cli.results import Results, atomic_write_bytes
 
 # File extension -> matplotlib output format.
@@ -33,6 +33,9 @@ FIGURE_DPI = 110
 # The loss axis stops at the lowest loss plus this many times the spread of the
 # curve before its minimum, so a diverging tail does not flatten the descent.
 CLIP_SPREAD_FACTOR = 2.0
+# The loss axis stays within [-LOSS_AXIS_BOUND, LOSS_AXIS_BOUND], because matplotlib 3.11's tick
+# locators fail ("arange: cannot compute length") for limits near the largest float (about 1.8e308).
+LOSS_AXIS_BOUND = 1e306
 
 # Artist ids (``Artist.get_gid()``) that tests and callers can look up in a figure.
 GID_RAW = "raw-loss"
@@ -140,6 +143,7 @@ def plot_runs(
     Raises:
         OutputError: the extension is not supported, or the file cannot be written.
         ConfigError: ``runs`` is empty or ``labels`` does not have one entry per run.
+        InputFileError: no run has a row to draw.
     """
     output = Path(output)
     file_format = plot_format(output)
@@ -147,6 +151,11 @@ def plot_runs(
     data = render_figure(figure, file_format)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:
+        raise OutputError(
+            f"cannot write the plot to {output}: {output.parent} is a file, not a folder; "
+            "choose another output path"
+        ) from error
     except OSError as error:
         raise OutputError(
             f"cannot create the folder {output.parent} for the plot: {error.strerror}; "
@@ -192,6 +201,8 @@ def build_figure(
 
     Raises:
         ConfigError: ``runs`` is empty or ``labels`` does not have one entry per run.
+        InputFileError: no run has a row to draw, because each one's first loss or LR
+            is non-finite.
     """
     if not runs:
         raise ConfigError("no results to plot; pass at least one results file")
@@ -205,6 +216,12 @@ def build_figure(
         prepare_run(run, name, RUN_COLORS[index % len(RUN_COLORS)])
         for index, (run, name) in enumerate(zip(runs, names))
     ]
+    if all(run.end == 0 for run in plotted):
+        files = ", ".join(str(run.results.path) for run in plotted)
+        raise InputFileError(
+            f"{files}: nothing to plot, because the loss or LR is NaN or infinite from the first "
+            "data row on; re-run the range test with a lower start LR, or check the model and data for NaN"
+        )
 
     figure = Figure(figsize=FIGURE_SIZE_INCHES, dpi=FIGURE_DPI, layout="constrained")
     axes = create_axes(figure)
@@ -353,7 +370,12 @@ def loss_limits(plotted: Sequence[PlottedRun]) -> LossLimits:
         return LossLimits(bottom=0.0, top=1.0, clipped_max=None)
     bottom, top = min(bottoms), max(tops)
     if top <= bottom:
-        top = bottom + max(abs(bottom) * 0.1, 1e-3)
+        spread = max(abs(bottom) * 0.1, 1e-3)
+        # Near the largest float, widen the range downwards so that it stays finite.
+        if math.isfinite(bottom + spread):
+            top = bottom + spread
+        else:
+            bottom, top = bottom - spread, bottom
     clipped_max = highest if highest > top else None
     return LossLimits(bottom=bottom, top=top, clipped_max=clipped_max)
 
@@ -535,8 +557,12 @@ def _style_lr_axes(axes: Axes, plotted: Sequence[PlottedRun], limits: LossLimits
 
 
 def _padded(limits: LossLimits) -> tuple[float, float]:
-    pad = 0.05 * (limits.top - limits.bottom)
-    return limits.bottom - pad, limits.top + pad
+    """Return the loss-axis limits with 5 % padding, kept within ``LOSS_AXIS_BOUND``."""
+    # Each end is scaled before subtracting, so the pad stays finite for losses near the largest float.
+    pad = 0.05 * limits.top - 0.05 * limits.bottom
+    bottom = min(max(limits.bottom - pad, -LOSS_AXIS_BOUND), 0.9 * LOSS_AXIS_BOUND)
+    top = max(min(limits.top + pad, LOSS_AXIS_BOUND), -0.9 * LOSS_AXIS_BOUND)
+    return bottom, top
 
 
 def draw_step_panel(

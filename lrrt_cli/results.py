@@ -98,6 +98,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     Readers see either the old file or the complete new one, never a partial write.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; choose another output file")
     try:
         handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
@@ -112,11 +114,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         # mkstemp creates the file private (0600); give it the usual mode for new files.
         os.chmod(temp_name, 0o666 & ~_current_umask())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         try:
             os.unlink(temp_name)
         except OSError:
             pass
+        if isinstance(error, OSError):
+            raise OutputError(
+                f"cannot write {path}: {error.strerror or error}; choose a writable output location"
+            ) from error
         raise
 
 

@@ -121,7 +121,7 @@ def _builtin_step(name: str) -> StepFunction:
             raise ModelError(
                 f"loss {name!r} cannot compare the model output of shape {tuple(prediction.shape)} "
                 f"({prediction.dtype}) with targets of shape {tuple(targets.shape)} ({targets.dtype}): "
-                f"{str(error).splitlines()[0]}; change the model's output size or the loss"
+                f"{str(error).splitlines()[0].rstrip('.')}; change the model's output size or the loss"
             ) from error
         return check_scalar_loss(loss, f"loss {name!r}")
 

@@ -72,7 +72,7 @@ def test_run_digits_writes_every_output(tmp_path):
     assert metadata["suggestion"] == suggestion
     block = json.loads(result.stdout)
     assert block["scheduler"]["type"] == "OneCycle"
-    assert "best smoothed loss" in result.stderr
+    assert "suggested cycle_max_lr" in result.stderr
     assert "step" in result.stderr
 
 
@@ -118,10 +118,15 @@ def test_killed_run_keeps_completed_rows(tmp_path, write_config):
     wait_for_rows(run_dir / "results.csv", 15, process)
     process.kill()
     process.wait()
+    text = (run_dir / "results.csv").read_text()
+    assert text.endswith("\n"), "the last row was cut off"
     results = load_results(run_dir / "results.csv")
     assert len(results) >= 15
     assert results.step == [float(step) for step in range(len(results))]
     assert all(value == 0.01 for value in results.lr)
+    # run.json is written whole at the start and never rewritten in place, so it still parses.
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert not [path.name for path in run_dir.iterdir() if path.name.startswith(".")]
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
@@ -135,7 +140,6 @@ def test_signal_stops_cleanly(tmp_path, write_config, sent):
     process.send_signal(sent)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "interrupted after" in stderr
     assert "Traceback" not in stderr
 
     metadata = json.loads((run_dir / "run.json").read_text())
@@ -143,8 +147,18 @@ def test_signal_stops_cleanly(tmp_path, write_config, sent):
     assert metadata["stop"]["reason"] == "interrupted"
     results = load_results(run_dir / "results.csv")
     assert metadata["steps_run"] == len(results) >= 30
-    assert (run_dir / "results.png").exists()
-    assert (run_dir / "suggestion.json").exists() or metadata["suggestion_error"]
+    assert results.step == [float(step) for step in range(len(results))]
+    assert metadata["stop"]["step"] == len(results) - 1
+    assert metadata["stop"]["lr"] == results.lr[-1]
+    assert stderr.rstrip("\n").splitlines()[-1] == (
+        f"error: interrupted after {len(results)} updates; partial results are in {run_dir}"
+    )
+    assert (run_dir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if (run_dir / "suggestion.json").exists():
+        assert json.loads((run_dir / "suggestion.json").read_text()) == metadata["suggestion"]
+    else:
+        assert metadata["suggestion"] is None
+        assert metadata["suggestion_error"]
 
 
 def test_user_error_mid_run_exit_1_with_user_traceback(tmp_path, write_config):
@@ -158,8 +172,13 @@ def test_user_error_mid_run_exit_1_with_user_traceback(tmp_path, write_config):
     assert "error: the model's forward pass raised ValueError: user model failed on call 13" in result.stderr
     metadata = json.loads((run_dir / "run.json").read_text())
     assert metadata["status"] == "failed"
+    assert metadata["stop"]["reason"] == "error"
     assert metadata["error"]["type"] == "UserCodeError"
-    assert len(load_results(run_dir / "results.csv")) == 12
+    assert "user model failed on call 13" in metadata["error"]["message"]
+    results = load_results(run_dir / "results.csv")
+    assert results.step == [float(step) for step in range(12)]
+    assert metadata["steps_run"] == 12
+    assert (run_dir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_debug_shows_full_traceback(tmp_path, write_config):

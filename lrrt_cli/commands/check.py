@@ -20,6 +20,7 @@ def _preview_steps(planned: int | None) -> list[int]:
 
 
 def _check_one(config: Any) -> None:
+    from lrrt_cli.api import optimizer_class
     from lrrt_cli.config import default_output_dir
     from lrrt_cli.loading import load_callable
     from lrrt_cli.schedules import planned_steps
@@ -31,6 +32,7 @@ def _check_one(config: Any) -> None:
     for key, spec in (("training.step", config.training.step), ("loss", config.loss)):
         if spec and ":" in spec:
             load_callable(spec, key=key)
+    optimizer_class(config.optimizer.type)
 
     assert config.schedule is not None
     planned = planned_steps(config.schedule, max_steps=config.stop.max_steps, max_lr=config.stop.max_lr)

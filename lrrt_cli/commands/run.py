@@ -79,16 +79,22 @@ class _Progress:
 def _print_summary(outcome: Any) -> None:
     metadata = outcome.metadata
     stop = metadata["stop"]
-    best = metadata["best"]
-    lines = [
-        f"run {metadata['name']}: {metadata['steps_run']} updates on {metadata['device']}, "
-        f"stopped by {stop['reason']} at step {stop['step']} (lr {stop['lr']:.4g})"
-        if stop["lr"] is not None else f"run {metadata['name']}: no update completed",
-    ]
-    if best["lr"] is not None:
-        lines.append(f"best smoothed loss {best['smoothed_loss']:.4g} at lr {best['lr']:.4g} (step {best['step']})")
-    if outcome.suggestion_error:
-        lines.append(f"no suggestion: {outcome.suggestion_error}")
+    if stop["lr"] is None:
+        lines = [f"run {metadata['name']}: no update completed"]
+    else:
+        lines = [
+            f"run {metadata['name']}: {metadata['steps_run']} updates on {metadata['device']}, "
+            f"stopped by {stop['reason']} at step {stop['step']} (lr {stop['lr']:.4g})"
+        ]
+    if outcome.suggestion is not None:
+        record = outcome.suggestion.to_dict()
+        lowest = record["methods"].get("minimum")
+        if lowest:
+            lines.append(f"lowest smoothed loss {lowest['loss']:.4g} at lr {lowest['lr']:.4g}")
+        lines.append(
+            f"suggested cycle_max_lr {record['cycle_max_lr']:.4g} ({record['method']} method), "
+            f"cycle_min_lr {record['cycle_min_lr']:.4g}, for global batch {record['batch']['target']}"
+        )
     folder = outcome.folder
     written = [folder.results_path, folder.metadata_path]
     written += [path for path in (folder.plot_path, folder.suggestion_path) if path.exists()]
@@ -112,6 +118,9 @@ def _run_one(config: Any, run_dir: Path, *, force: bool, quiet: bool) -> Any:
         warn(message)
     if not quiet:
         _print_summary(outcome)
+    if outcome.suggestion_error:
+        # Shown even with --quiet: otherwise a quiet run without a block prints nothing at all.
+        stderr_console.print(f"no suggestion: {outcome.suggestion_error}", markup=False)
     return outcome
 
 
