@@ -86,10 +86,22 @@ def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
     if not (inspect.isclass(candidate) and issubclass(candidate, torch.optim.Optimizer)):
         valid = sorted(
             attribute for attribute, value in vars(torch.optim).items()
-            if inspect.isclass(value) and issubclass(value, torch.optim.Optimizer) and value is not torch.optim.Optimizer
+            if inspect.isclass(value) and issubclass(value, torch.optim.Optimizer)
+            and value is not torch.optim.Optimizer and not _needs_closure(value)
         )
         raise ConfigError(f"optimizer.type: unknown optimizer {name!r}; valid types are {', '.join(valid)}")
+    if _needs_closure(candidate):
+        raise ConfigError(
+            f"optimizer.type: {name} needs a closure that re-evaluates the loss at every step, "
+            "which a range test cannot provide; use a first-order optimizer such as SGD or AdamW"
+        )
     return candidate
+
+
+def _needs_closure(optimizer_type: type[torch.optim.Optimizer]) -> bool:
+    """Return whether ``optimizer_type.step`` requires a closure argument (LBFGS does)."""
+    parameter = inspect.signature(optimizer_type.step).parameters.get("closure")
+    return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
 def _parameter_groups(model: nn.Module, groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -201,7 +213,6 @@ def run_config(config: RunConfig, run_dir: Path, *, force: bool = False,
             ``UserCodeError``/``ModelError`` after the outputs were written when
             user code failed mid-run.
     """
-    folder = RunFolder.prepare(run_dir, force=force)
     seed_everything(config.seed)
     device = resolve_device(config.device)
     loaders = build_loaders(config)
@@ -209,6 +220,8 @@ def run_config(config: RunConfig, run_dir: Path, *, force: bool = False,
     optimizer = build_optimizer(config, model)
     step_function = build_step_function(config.loss, config.training.step)
     settings = sweep_settings(config, device)
+    # The folder is created only now, so a config or data error leaves no empty run folder.
+    folder = RunFolder.prepare(run_dir, force=force)
 
     metadata = base_metadata(config, device, loaders)
     metadata["burn_in_steps"] = settings.divergence.burn_in_steps

@@ -65,3 +65,25 @@ def test_gradient_accumulation_global_batch(tmp_path, write_config):
     assert metadata["batch_size_per_process"] == 16
     results = load_results(run_dir / "results.csv")
     assert results.samples == [32.0 * (step + 1) for step in range(12)]
+
+
+def test_check_catches_missing_data_file(write_config):
+    config = write_config({"data": {"train": {"type": "csv", "path": "missing.csv", "target": "y"}}})
+    result = runner.invoke(app, ["check", str(config)])
+    assert result.exit_code == 2
+    assert "data.train.path: file" in result.stderr
+    assert "missing.csv does not exist" in result.stderr
+
+
+def test_closure_optimizer_rejected(tmp_path, write_config):
+    result = runner.invoke(app, ["check", str(write_config({"optimizer": {"type": "LBFGS", "params": {}}}))])
+    assert result.exit_code == 2
+    assert "LBFGS needs a closure" in result.stderr
+
+
+def test_config_error_leaves_no_run_folder(tmp_path, write_config):
+    config = write_config({"data": {"train": {"type": "csv", "path": "missing.csv", "target": "y"}}})
+    run_dir = tmp_path / "never"
+    result = runner.invoke(app, ["run", str(config), "--output", str(run_dir)])
+    assert result.exit_code == 2
+    assert not run_dir.exists()

@@ -19,6 +19,21 @@ def _preview_steps(planned: int | None) -> list[int]:
     return sorted(point for point in points if 0 <= point < planned)
 
 
+def _check_data_specs(config: Any) -> None:
+    """Check that data files exist and data factories import, without loading any data."""
+    from lrrt_cli.errors import DataError
+    from lrrt_cli.loading import load_callable
+
+    for key, spec in (("data.train", config.data.train), ("data.val", config.data.val)):
+        if not spec or "type" not in spec:
+            continue
+        if spec["type"] in ("csv", "tensors") and not Path(spec["path"]).is_file():
+            raise DataError(f"{key}.path: file {spec['path']} does not exist; check the path "
+                            "(relative paths start at the config's folder)")
+        if spec["type"] == "factory":
+            load_callable(spec["factory"], key=f"{key}.factory")
+
+
 def _check_one(config: Any) -> None:
     from lrrt_cli.api import optimizer_class
     from lrrt_cli.config import default_output_dir
@@ -33,6 +48,7 @@ def _check_one(config: Any) -> None:
         if spec and ":" in spec:
             load_callable(spec, key=key)
     optimizer_class(config.optimizer.type)
+    _check_data_specs(config)
 
     assert config.schedule is not None
     planned = planned_steps(config.schedule, max_steps=config.stop.max_steps, max_lr=config.stop.max_lr)
