@@ -95,17 +95,17 @@ class OutputConfig:
     """Run folder; ``runs/<name>`` in the working directory by default."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunConfig:
-    model: ModelConfig
-    data: DataConfig
-    scheduler: SchedulerConfig
     name: str = ""
     seed: int = 0
     device: str = "auto"
+    model: ModelConfig
+    data: DataConfig
     loss: str = "cross_entropy"
     training: TrainingConfig = field(default_factory=TrainingConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig
     stop: StopConfig = field(default_factory=StopConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     source: Path | None = None

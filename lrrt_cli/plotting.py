@@ -535,8 +535,9 @@ def _draw_pick(
 
 
 def _stop_label(stop: StopPoint) -> str:
+    # Two lines, so the legend column never breaks the label inside "step N".
     step = f", step {stop.step:g}" if stop.step is not None else ""
-    return f"stop ({stop.reason}): {format_lr(stop.lr)}{step}"
+    return f"stop ({stop.reason}):\n{format_lr(stop.lr)}{step}"
 
 
 def _draw_stop(axes: Axes, stop: StopPoint, limits: LossLimits, *, color: str, label: str | None) -> None:
