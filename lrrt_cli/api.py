@@ -172,13 +172,21 @@ def results_columns(config: RunConfig, group_columns: list[str]) -> list[str]:
     return columns + group_columns
 
 
+def _loader_batch_size(loader: Any) -> int | None:
+    """Return the loader's batch size, also when it was built with a ``batch_sampler``."""
+    if loader.batch_size is not None:
+        return int(loader.batch_size)
+    size = getattr(loader.batch_sampler, "batch_size", None)
+    return int(size) if isinstance(size, int) else None
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def base_metadata(config: RunConfig, device: torch.device, loaders: Loaders) -> dict[str, Any]:
     assert config.schedule is not None
-    per_process = loaders.train.batch_size or config.data.batch_size
+    per_process = _loader_batch_size(loaders.train)
     accumulation = config.training.gradient_accumulation_steps
     world_size = 1
     planned = planned_steps(config.schedule, max_steps=config.stop.max_steps, max_lr=config.stop.max_lr)
@@ -192,7 +200,8 @@ def base_metadata(config: RunConfig, device: torch.device, loaders: Loaders) -> 
         "world_size": world_size,
         "batch_size_per_process": per_process,
         "gradient_accumulation_steps": accumulation,
-        "global_batch_size": per_process * world_size * accumulation,
+        # None when the loader's batches have no fixed size; the samples column still counts them.
+        "global_batch_size": per_process * world_size * accumulation if per_process else None,
         "num_train_samples": loaders.num_train_samples,
         "seed": config.seed,
         "start_time": _now(),

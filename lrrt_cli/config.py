@@ -163,6 +163,32 @@ DATASET_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
 # Reading files and overrides
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, also reading ``1e-4`` as a float.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``), so the
+    usual way of writing an LR would otherwise load as a string.
+    """
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or JSON config with a safe loader into a mapping."""
     if not path.exists():
@@ -185,7 +211,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             ) from error
     else:
         try:
-            data = yaml.safe_load(text)
+            data = parse_yaml(text)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -209,7 +235,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not separator or not key or any(part == "" for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, for example --set stop.max_steps=200")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
+        value = parse_yaml(value_text) if value_text.strip() else None
     except yaml.YAMLError as error:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(

@@ -10,6 +10,7 @@ user's own datasets unchanged.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,16 @@ class _Arrays:
     targets: np.ndarray
     task: str  # "classification" or "regression"
     standardize: bool
+    classes: list[str] | None = None  # CSV class labels, in target-index order
+
+
+@dataclass
+class _Normalization:
+    """What a validation set must share with its training set: feature scaling and class indices."""
+
+    mean: np.ndarray | None
+    std: np.ndarray | None
+    classes: list[str] | None
 
 
 # ---------------------------------------------------------------------------
@@ -53,7 +64,8 @@ def _load_sklearn(spec: dict[str, Any]) -> _Arrays:
     return _Arrays(inputs, targets, task, spec["standardize"])
 
 
-def _load_csv(spec: dict[str, Any]) -> _Arrays:
+def _load_csv(spec: dict[str, Any], classes: list[str] | None = None) -> _Arrays:
+    """Load a CSV dataset; ``classes`` fixes the label-to-index map (a validation file uses the training one)."""
     path = Path(spec["path"])
     if not path.is_file():
         raise DataError(f"data: CSV file {path} does not exist; check data.train.path")
@@ -83,14 +95,22 @@ def _load_csv(spec: dict[str, Any]) -> _Arrays:
             inputs[row_index, column_index] = _parse_number(row, position, path, line, features[column_index])
         labels.append(row[target_position].strip() if target_position < len(row) else "")
     if spec["task"] == "classification":
-        classes = sorted(set(labels), key=_class_sort_key)
+        if classes is None:
+            classes = sorted(set(labels), key=_class_sort_key)
         index = {label: position for position, label in enumerate(classes)}
+        unknown = sorted(set(labels) - set(index), key=_class_sort_key)
+        if unknown:
+            raise DataError(
+                f"{path}: target value(s) {', '.join(map(repr, unknown[:5]))} do not occur in the "
+                f"training data, whose classes are {', '.join(map(repr, classes[:20]))}; "
+                "the validation data must use the training classes"
+            )
         targets = np.array([index[label] for label in labels], dtype=np.int64)
     else:
         targets = np.array(
             [_parse_number([label], 0, path, line + 2, target) for line, label in enumerate(labels)]
         )
-    return _Arrays(inputs, targets, spec["task"], spec["standardize"])
+    return _Arrays(inputs, targets, spec["task"], spec["standardize"], classes)
 
 
 def _class_sort_key(label: str) -> tuple[int, float, str]:
@@ -216,16 +236,27 @@ def _split_rows(num_rows: int, fraction: float | None, seed: int) -> tuple[np.nd
     return np.sort(order[num_val:]), np.sort(order[:num_val])
 
 
-def _in_memory_datasets(spec: dict[str, Any], val_fraction: float | None, seed: int) -> tuple[Dataset, Dataset | None]:
-    arrays = _ARRAY_LOADERS[spec["type"]](spec)
+def _load_arrays(spec: dict[str, Any], key: str, classes: list[str] | None = None) -> _Arrays:
+    if spec["type"] == "csv":
+        arrays = _load_csv(spec, classes)
+    else:
+        arrays = _ARRAY_LOADERS[spec["type"]](spec)
     if arrays.inputs.ndim == 1:
         arrays.inputs = arrays.inputs[:, None]
     if len(arrays.inputs) == 0:
-        raise DataError(f"data.train: the {spec['type']} dataset is empty; it needs at least one row")
+        raise DataError(f"{key}: the {spec['type']} dataset is empty; it needs at least one row")
     if len(arrays.inputs) != len(arrays.targets):
         raise DataError(
-            f"data.train: {len(arrays.inputs)} inputs but {len(arrays.targets)} targets; they must match"
+            f"{key}: {len(arrays.inputs)} inputs but {len(arrays.targets)} targets; they must match"
         )
+    return arrays
+
+
+def _in_memory_datasets(
+    spec: dict[str, Any], val_fraction: float | None, seed: int
+) -> tuple[Dataset, Dataset | None, _Normalization]:
+    """Load an in-memory training spec, optionally holding out a seeded validation fraction."""
+    arrays = _load_arrays(spec, "data.train")
     train_rows, val_rows = _split_rows(len(arrays.inputs), val_fraction, seed)
     mean = std = None
     if arrays.standardize:
@@ -234,7 +265,27 @@ def _in_memory_datasets(spec: dict[str, Any], val_fraction: float | None, seed: 
         std[std == 0] = 1.0  # constant features (e.g. blank pixels) stay constant
     train = _to_dataset(arrays, train_rows, mean, std)
     val = _to_dataset(arrays, val_rows, mean, std) if val_rows is not None else None
-    return train, val
+    return train, val, _Normalization(mean, std, arrays.classes)
+
+
+def _in_memory_val(spec: dict[str, Any], normalization: _Normalization | None) -> Dataset:
+    """Load an in-memory validation spec with the training set's scaling and class indices."""
+    classes = normalization.classes if normalization else None
+    arrays = _load_arrays(spec, "data.val", classes)
+    rows = np.arange(len(arrays.inputs))
+    if normalization is not None:
+        if normalization.mean is not None and arrays.inputs.shape[1] != normalization.mean.shape[0]:
+            raise DataError(
+                f"data.val: {arrays.inputs.shape[1]} features, but the training data has "
+                f"{normalization.mean.shape[0]}; they must match"
+            )
+        return _to_dataset(arrays, rows, normalization.mean, normalization.std)
+    mean = std = None
+    if arrays.standardize:
+        mean = arrays.inputs.mean(axis=0).astype(np.float32)
+        std = arrays.inputs.std(axis=0).astype(np.float32)
+        std[std == 0] = 1.0
+    return _to_dataset(arrays, rows, mean, std)
 
 
 # ---------------------------------------------------------------------------
@@ -326,8 +377,9 @@ def build_loaders(config: RunConfig) -> Loaders:
     val_spec = config.data.val
     val_fraction = val_spec.get("fraction") if val_spec and "type" not in val_spec else None
 
+    normalization = None
     if train_spec["type"] in _ARRAY_LOADERS:
-        train, val = _in_memory_datasets(train_spec, val_fraction, config.seed)
+        train, val, normalization = _in_memory_datasets(train_spec, val_fraction, config.seed)
     else:
         train = _user_dataset(train_spec, "data.train")
         val = None
@@ -338,7 +390,7 @@ def build_loaders(config: RunConfig) -> Loaders:
 
     if val_spec and "type" in val_spec:
         if val_spec["type"] in _ARRAY_LOADERS:
-            val, _ = _in_memory_datasets(val_spec, None, config.seed)
+            val = _in_memory_val(val_spec, normalization)
         else:
             val = _user_dataset(val_spec, "data.val")
 
@@ -354,24 +406,43 @@ def build_loaders(config: RunConfig) -> Loaders:
     return Loaders(train_loader, val_loader, num_train_samples)
 
 
-def batch_size_of(batch: Any) -> int:
-    """Return the number of samples in a batch: the first dimension of its first tensor."""
+def _first_tensor(batch: Any) -> torch.Tensor | None:
     if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() > 0 else 1
-    if isinstance(batch, dict):
-        for value in batch.values():
-            return batch_size_of(value)
-    if isinstance(batch, (list, tuple)) and batch:
-        return batch_size_of(batch[0])
-    return 1
+        return batch
+    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else ()
+    for value in values:
+        found = _first_tensor(value)
+        if found is not None:
+            return found
+    return None
+
+
+def batch_size_of(batch: Any) -> int:
+    """Return the number of samples in a batch: the first dimension of its first tensor, or 1."""
+    tensor = _first_tensor(batch)
+    if tensor is None or tensor.dim() == 0:
+        return 1
+    return int(tensor.shape[0])
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a batch (nested in mappings, lists and tuples) to ``device``."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {key: move_to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, Mapping):
+        moved = {key: move_to_device(value, device) for key, value in batch.items()}
+        return moved if isinstance(batch, dict) else _rebuild_mapping(batch, moved)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple
+        return type(batch)(*(move_to_device(value, device) for value in batch))
     if isinstance(batch, (list, tuple)):
-        moved = [move_to_device(value, device) for value in batch]
-        return type(batch)(moved) if isinstance(batch, list) else tuple(moved)
+        moved_items = [move_to_device(value, device) for value in batch]
+        return moved_items if isinstance(batch, list) else tuple(moved_items)
     return batch
+
+
+def _rebuild_mapping(batch: Mapping[str, Any], moved: dict[str, Any]) -> Any:
+    """Return ``moved`` as the batch's own mapping type when it can be rebuilt from a dict."""
+    try:
+        return type(batch)(moved)
+    except TypeError:
+        return moved

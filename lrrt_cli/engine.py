@@ -94,11 +94,17 @@ def _autocast(device: torch.device, precision: str) -> Any:
 
 
 def _lr_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
-    """Return each group's LR as a ratio of group 0's, so sweeps keep the user's ratios."""
+    """Return each group's LR as a ratio of the reference group's, so sweeps keep the user's ratios.
+
+    The reference is group 0, or the first group with a positive LR when group 0
+    has none; a group whose LR is 0 (a frozen group) keeps ratio 0.
+    """
     base = [float(group["lr"]) for group in optimizer.param_groups]
-    if base[0] <= 0 or any(lr <= 0 for lr in base):
+    positive = [lr for lr in base if lr > 0]
+    if not positive:
         return [1.0] * len(base)
-    return [1.0] + [lr / base[0] for lr in base[1:]]
+    reference = base[0] if base[0] > 0 else positive[0]
+    return [lr / reference if lr > 0 else 0.0 for lr in base]
 
 
 def group_lr_columns(optimizer: torch.optim.Optimizer) -> list[str]:
@@ -156,7 +162,8 @@ class _Sweep:
             batch = move_to_device(self.batches.next_batch(), self.device)
             with _autocast(self.device, self.settings.precision):
                 loss = self.step_function(self.model, batch)
-            scaled = loss / accumulation
+            # Dividing by 1 would add an autograd node for nothing on every update.
+            scaled = loss / accumulation if accumulation > 1 else loss
             if self.scaler is not None:
                 self.scaler.scale(scaled).backward()
             else:

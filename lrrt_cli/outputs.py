@@ -155,7 +155,7 @@ class RunFolder:
         except LrrtError as error:
             finished.warnings.append(f"the plot could not be written: {error}")
         try:
-            suggestion = suggest_from_results(results, batch_size=metadata["global_batch_size"])
+            suggestion = suggest_from_results(results, batch_size=_target_batch(metadata, results))
         except LrrtError as error:
             metadata["suggestion"] = None
             metadata["suggestion_error"] = str(error)
@@ -168,6 +168,14 @@ class RunFolder:
         metadata["suggestion_error"] = None
         finished.suggestion = suggestion
         finished.warnings.extend(getattr(suggestion, "warnings", []))
+
+
+def _target_batch(metadata: dict[str, Any], results: Any) -> int:
+    """Return the run's global batch size: from run.json, else the first row's sample count."""
+    if metadata.get("global_batch_size"):
+        return int(metadata["global_batch_size"])
+    samples = results.samples
+    return max(1, int(samples[0])) if samples else 1
 
 
 def _sweep_fields(sweep: SweepOutcome) -> dict[str, Any]:

@@ -267,9 +267,15 @@ def load_results(path: str | os.PathLike[str]) -> Results:
         name = path.parent.name or path.stem
     lr_groups = sorted(
         (column for column in numeric if column.startswith(LR_GROUP_PREFIX)),
-        key=lambda column: int(column[len(LR_GROUP_PREFIX):] or 0),
+        key=_group_sort_key,
     )
     return Results(path=path, columns=columns, metadata=metadata, name=name, lr_groups=lr_groups)
+
+
+def _group_sort_key(column: str) -> tuple[int, int, str]:
+    """Sort ``lr_group_N`` columns by N, and columns with other suffixes after them by name."""
+    suffix = column[len(LR_GROUP_PREFIX):]
+    return (0, int(suffix), "") if suffix.isdigit() else (1, 0, suffix)
 
 
 def load_run_metadata(path: Path) -> dict[str, Any] | None:

@@ -106,7 +106,7 @@ def check_scalar_loss(loss: Any, source: str) -> torch.Tensor:
         )
     if not loss.is_floating_point():
         raise ModelError(f"{source} returned a loss of dtype {loss.dtype}; it must be a floating-point tensor")
-    return loss.reshape(())
+    return loss if loss.dim() == 0 else loss.reshape(())
 
 
 def _builtin_step(name: str) -> StepFunction:

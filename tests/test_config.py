@@ -163,3 +163,12 @@ def test_shipped_configs_load(name):
     assert all(config.schedule is not None for config in configs)
     raw = yaml.safe_load((Path(__file__).parent.parent / "configs" / name).read_text())
     assert raw["name"]
+
+
+def test_yaml_exponent_without_dot_is_a_float(config_dir, write_config):
+    path = config_dir / "exp.yaml"
+    path.write_text(write_config().read_text().replace("start_lr: 0.0001", "start_lr: 1e-4"))
+    assert "start_lr: 1e-4" in path.read_text()
+    assert load_config(path).schedule.start_lr == 1e-4
+    assert load_config(write_config(), ["scheduler.params.end_lr=1e+1"]).schedule.end_lr == 10.0
+    assert load_config(write_config(), ["seed=12"]).seed == 12

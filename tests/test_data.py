@@ -131,3 +131,37 @@ def test_torchvision_absent_or_named(write_config):
     else:
         with pytest.raises((ConfigError, DataError)):
             loaders_for(write_config, {"type": "torchvision", "name": "NoSuchSet"})
+
+
+def test_separate_val_csv_uses_training_classes_and_scaling(config_dir, write_config):
+    (config_dir / "train.csv").write_text("a,y\n1,cat\n2,dog\n3,fish\n4,dog\n")
+    (config_dir / "val.csv").write_text("a,y\n8,fish\n1,cat\n")
+    loaders = loaders_for(write_config, {"type": "csv", "path": "train.csv", "target": "y"},
+                          val={"type": "csv", "path": "val.csv", "target": "y"})
+    val_inputs, val_targets = loaders.val.dataset.tensors
+    assert val_targets.tolist() == [2, 0]  # fish and cat keep their training indices
+    train_values = np.array([1.0, 2.0, 3.0, 4.0])
+    expected = (np.array([8.0, 1.0]) - train_values.mean()) / train_values.std()
+    assert val_inputs[:, 0].tolist() == pytest.approx(expected.tolist(), rel=1e-6)
+
+
+def test_val_csv_with_unknown_class(config_dir, write_config):
+    (config_dir / "train.csv").write_text("a,y\n1,cat\n2,dog\n")
+    (config_dir / "val.csv").write_text("a,y\n1,bird\n")
+    with pytest.raises(DataError, match="'bird' do not occur in the training data"):
+        loaders_for(write_config, {"type": "csv", "path": "train.csv", "target": "y"},
+                    val={"type": "csv", "path": "val.csv", "target": "y"})
+
+
+def test_batch_size_of_nested_batches():
+    import collections
+
+    from lrrt_cli.data import batch_size_of, move_to_device
+
+    pair = collections.namedtuple("Pair", "inputs targets")(torch.zeros(8, 3), torch.zeros(8))
+    moved = move_to_device(pair, torch.device("cpu"))
+    assert type(moved).__name__ == "Pair"
+    assert batch_size_of(pair) == 8
+    user_dict = collections.UserDict({"ids": ["a"] * 6, "x": torch.zeros(6, 2)})
+    assert isinstance(move_to_device(user_dict, torch.device("cpu")), collections.UserDict)
+    assert batch_size_of(user_dict) == 6

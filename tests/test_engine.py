@@ -226,3 +226,18 @@ def test_divergence_rule_settings_reach_engine(write_config):
     config = load_config(write_config({"stop": {"divergence_factor": 6, "burn_in_fraction": 0.5}}))
     settings = api.sweep_settings(config, CPU)
     assert settings.divergence == DivergenceRule(factor=6.0, burn_in_steps=30)
+
+
+def test_frozen_group_stays_at_zero():
+    model, loader = tiny_parts()
+    frozen_before = [parameter.detach().clone() for parameter in model[0].parameters()]
+    optimizer = torch.optim.SGD([
+        {"params": model[0].parameters(), "lr": 0.0},
+        {"params": model[2].parameters(), "lr": 0.1},
+    ])
+    settings = SweepSettings(schedule=ExponentialRangeTest(1e-3, 1.0, 10))
+    result = run_sweep(model, optimizer, loader, build_step_function("cross_entropy"), settings, device=CPU)
+    assert [row["lr_group_0"] for row in result.rows] == [0.0] * 10
+    assert result.rows[-1]["lr_group_1"] == 1.0
+    for before, after in zip(frozen_before, model[0].parameters()):
+        assert torch.equal(before, after)

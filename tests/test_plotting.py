@@ -441,3 +441,12 @@ def test_unsupported_extension_rejected(sweep_csv: Path, tmp_path: Path) -> None
     assert str(output) in message
     assert ".png, .svg or .pdf" in message
     assert not output.exists()
+
+
+def test_lr_group_column_with_name_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "named.csv"
+    rows = "\n".join(f"{1e-4 * 1.2 ** k!r},{2.0 - 0.01 * k},{1e-5 * 1.2 ** k!r}" for k in range(40))
+    path.write_text("lr,loss,lr_group_head\n" + rows + "\n")
+    results = load_results(path)
+    assert results.lr_groups == ["lr_group_head"]
+    assert build_figure([results]) is not None

@@ -87,3 +87,21 @@ def test_config_error_leaves_no_run_folder(tmp_path, write_config):
     result = runner.invoke(app, ["run", str(config), "--output", str(run_dir)])
     assert result.exit_code == 2
     assert not run_dir.exists()
+
+
+def test_batch_sampler_loader_batch_size(tmp_path, config_dir, write_config):
+    (config_dir / "sampled.py").write_text(
+        "import torch\n"
+        "from torch.utils.data import BatchSampler, DataLoader, SequentialSampler, TensorDataset\n"
+        "def build():\n"
+        "    data = TensorDataset(torch.randn(64, 20), torch.randint(0, 4, (64,)))\n"
+        "    return DataLoader(data, batch_sampler=BatchSampler(SequentialSampler(data), 16, False))\n"
+    )
+    run_dir = tmp_path / "sampled"
+    config = write_config({"data": {"train": {"type": "factory", "factory": "sampled.py:build"}}, "stop": {"max_steps": 10}})
+    result = runner.invoke(app, ["run", str(config), "--output", str(run_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    metadata = json.loads((run_dir / "run.json").read_text())
+    assert metadata["batch_size_per_process"] == 16
+    assert metadata["global_batch_size"] == 16
+    assert load_results(run_dir / "results.csv").samples[:3] == [16.0, 32.0, 48.0]
