@@ -428,7 +428,8 @@ def batch_size_of(batch: Any) -> int:
 def move_to_device(batch: Any, device: torch.device) -> Any:
     """Move every tensor in a batch (nested in mappings, lists and tuples) to ``device``."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        # Skipping tensors already in place saves a dispatcher call per tensor per update.
+        return batch if batch.device == device else batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
         moved = {key: move_to_device(value, device) for key, value in batch.items()}
         return moved if isinstance(batch, dict) else _rebuild_mapping(batch, moved)

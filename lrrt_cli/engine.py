@@ -168,7 +168,8 @@ class _Sweep:
                 self.scaler.scale(scaled).backward()
             else:
                 scaled.backward()
-            losses.append(loss.detach().float())
+            loss = loss.detach()
+            losses.append(loss if loss.dtype == torch.float32 else loss.float())
             self.samples += batch_size_of(batch) * self.settings.world_size
 
         if self.settings.max_grad_norm is not None:
