@@ -241,3 +241,34 @@ def test_frozen_group_stays_at_zero():
     assert result.rows[-1]["lr_group_1"] == 1.0
     for before, after in zip(frozen_before, model[0].parameters()):
         assert torch.equal(before, after)
+
+
+class EvalCounter(nn.Module):
+    """Counts forward calls made in eval mode, and the samples they saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(20, 4)
+        self.eval_calls = 0
+        self.eval_samples = 0
+
+    def forward(self, inputs):
+        if not self.training:
+            self.eval_calls += 1
+            self.eval_samples += inputs.shape[0]
+        return self.inner(inputs)
+
+
+def test_validation_uses_fixed_number_of_batches():
+    _, loader = tiny_parts(num_samples=64, batch_size=8)
+    val_inputs = torch.randn(40, 20)
+    val_loader = DataLoader(TensorDataset(val_inputs, torch.randint(0, 4, (40,))), batch_size=8)
+    model = EvalCounter()
+    optimizer = torch.optim.SGD(model.parameters())
+    settings = SweepSettings(schedule=Fixed(0.01), max_steps=12, val_every=5, val_batches=3)
+    result = run_sweep(model, optimizer, loader, build_step_function("cross_entropy"), settings,
+                       device=CPU, val_loader=val_loader)
+    assert [row["step"] for row in result.rows if "val_loss" in row] == [0, 5, 10]
+    assert model.eval_calls == 9
+    assert model.eval_samples == 72
+    assert model.training
