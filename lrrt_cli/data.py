@@ -236,6 +236,14 @@ def _split_rows(num_rows: int, fraction: float | None, seed: int) -> tuple[np.nd
     return np.sort(order[num_val:]), np.sort(order[:num_val])
 
 
+def _feature_scaling(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return per-feature mean and standard deviation for standardizing ``inputs``."""
+    mean = inputs.mean(axis=0).astype(np.float32)
+    std = inputs.std(axis=0).astype(np.float32)
+    std[std == 0] = 1.0  # constant features (e.g. blank pixels) stay constant
+    return mean, std
+
+
 def _load_arrays(spec: dict[str, Any], key: str, classes: list[str] | None = None) -> _Arrays:
     if spec["type"] == "csv":
         arrays = _load_csv(spec, classes)
@@ -258,11 +266,7 @@ def _in_memory_datasets(
     """Load an in-memory training spec, optionally holding out a seeded validation fraction."""
     arrays = _load_arrays(spec, "data.train")
     train_rows, val_rows = _split_rows(len(arrays.inputs), val_fraction, seed)
-    mean = std = None
-    if arrays.standardize:
-        mean = arrays.inputs[train_rows].mean(axis=0).astype(np.float32)
-        std = arrays.inputs[train_rows].std(axis=0).astype(np.float32)
-        std[std == 0] = 1.0  # constant features (e.g. blank pixels) stay constant
+    mean, std = _feature_scaling(arrays.inputs[train_rows]) if arrays.standardize else (None, None)
     train = _to_dataset(arrays, train_rows, mean, std)
     val = _to_dataset(arrays, val_rows, mean, std) if val_rows is not None else None
     return train, val, _Normalization(mean, std, arrays.classes)
@@ -280,11 +284,7 @@ def _in_memory_val(spec: dict[str, Any], normalization: _Normalization | None) -
                 f"{normalization.mean.shape[0]}; they must match"
             )
         return _to_dataset(arrays, rows, normalization.mean, normalization.std)
-    mean = std = None
-    if arrays.standardize:
-        mean = arrays.inputs.mean(axis=0).astype(np.float32)
-        std = arrays.inputs.std(axis=0).astype(np.float32)
-        std[std == 0] = 1.0
+    mean, std = _feature_scaling(arrays.inputs) if arrays.standardize else (None, None)
     return _to_dataset(arrays, rows, mean, std)
 
 

@@ -59,8 +59,8 @@ class LRRangeTest:
 
 
 @dataclass(frozen=True)
-class ExponentialRangeTest:
-    """``start·(end/start)^(k/(N−1))`` for ``k = 0..N−1``; the first and last LRs are exact."""
+class _EndpointSweep:
+    """A sweep from ``start_lr`` at ``k = 0`` to ``end_lr`` at ``k = N−1``, both exact."""
 
     start_lr: float
     end_lr: float
@@ -71,23 +71,26 @@ class ExponentialRangeTest:
             return self.start_lr
         if step >= self.num_steps - 1:
             return self.end_lr
-        return self.start_lr * (self.end_lr / self.start_lr) ** (step / (self.num_steps - 1))
+        return self._interpolate(step / (self.num_steps - 1))
+
+    def _interpolate(self, fraction: float) -> float:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class LinearRangeTest:
-    """``start + (end−start)·k/(N−1)`` for ``k = 0..N−1``; the first and last LRs are exact."""
+class ExponentialRangeTest(_EndpointSweep):
+    """``start·(end/start)^(k/(N−1))`` for ``k = 0..N−1``."""
 
-    start_lr: float
-    end_lr: float
-    num_steps: int
+    def _interpolate(self, fraction: float) -> float:
+        return self.start_lr * (self.end_lr / self.start_lr) ** fraction
 
-    def lr_at(self, step: int) -> float:
-        if step <= 0:
-            return self.start_lr
-        if step >= self.num_steps - 1:
-            return self.end_lr
-        return self.start_lr + (self.end_lr - self.start_lr) * step / (self.num_steps - 1)
+
+@dataclass(frozen=True)
+class LinearRangeTest(_EndpointSweep):
+    """``start + (end−start)·k/(N−1)`` for ``k = 0..N−1``."""
+
+    def _interpolate(self, fraction: float) -> float:
+        return self.start_lr + (self.end_lr - self.start_lr) * fraction
 
 
 @dataclass(frozen=True)
