@@ -39,7 +39,7 @@ RowCallback = Callable[[dict[str, Any]], None]
 
 @dataclass
 class RunOutcome:
-    """What ``run_config`` produced: the sweep result, the run.json content and file paths."""
+    """The result of ``run_config``: the sweep result, the run.json content and the file paths."""
 
     sweep: SweepResult
     metadata: dict[str, Any]

@@ -655,7 +655,7 @@ def load_run_configs(path: str | Path, overrides: list[str] | None = None) -> li
 
 
 def comparison_dir(config: RunConfig) -> Path:
-    """Return the folder that holds every run of a ``compare`` config."""
+    """Return the folder that contains every run of a ``compare`` config."""
     if config.output.dir:
         return Path(config.output.dir)
     return Path("runs") / (config.comparison or config.name)

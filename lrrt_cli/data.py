@@ -1,9 +1,9 @@
 """Dataset specs to data loaders.
 
 In-memory specs (``sklearn``, ``csv``, ``tensors``, ``synthetic``) become
-``TensorDataset``s; when ``standardize`` is on, feature means and standard
-deviations come from the training rows only, so a held-out validation split
-does not leak into them. ``factory`` and ``torchvision`` specs return the
+``TensorDataset``s. When ``standardize`` is on, feature means and standard
+deviations come from the training rows only, so validation data does not leak
+into them. ``factory`` and ``torchvision`` specs return the
 user's own datasets unchanged.
 """
 
@@ -44,7 +44,7 @@ class _Arrays:
 
 @dataclass
 class _Normalization:
-    """What a validation set must share with its training set: feature scaling and class indices."""
+    """Feature scaling and class indices, which a validation set shares with its training set."""
 
     mean: np.ndarray | None
     std: np.ndarray | None
@@ -409,7 +409,12 @@ def build_loaders(config: RunConfig) -> Loaders:
 def _first_tensor(batch: Any) -> torch.Tensor | None:
     if isinstance(batch, torch.Tensor):
         return batch
-    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else ()
+    if isinstance(batch, Mapping):
+        values: Any = batch.values()
+    elif isinstance(batch, (list, tuple)):
+        values = batch
+    else:
+        return None
     for value in values:
         found = _first_tensor(value)
         if found is not None:

@@ -84,7 +84,7 @@ class DivergenceRule:
 
 @dataclass(frozen=True)
 class StepRecord:
-    """What the monitor concluded about one update's loss."""
+    """The monitor's verdict on one update's loss."""
 
     smoothed_loss: float
     best_loss: float | None  # best smoothed loss since the burn-in, None during it
