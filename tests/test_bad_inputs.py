@@ -506,7 +506,7 @@ def test_output_folder_without_write_permission(command: str, config_dir: Path, 
 
 
 # Typer parses option types and required arguments before lrrt's code runs, so these
-# errors keep Typer's own layout: a usage line, a hint and a boxed message. They still
+# errors keep Click's layout: a usage line, a hint and one "Error:" line. They still
 # exit 2 without a traceback and name the option or argument.
 PARSER_CASES = [
     (["suggest", "results.csv", "--batch-size", "big"], ("--batch-size",)),
@@ -527,3 +527,5 @@ def test_command_line_parse_error_exit_2(arguments: list[str], expected: tuple[s
     assert result.stdout == ""
     for fragment in expected:
         assert fragment in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(error_lines) == 1, result.stderr
