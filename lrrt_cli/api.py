@@ -36,6 +36,9 @@ from lrrt_cli.stopping import DivergenceRule, burn_in_steps
 
 RowCallback = Callable[[dict[str, Any]], None]
 
+# A short last batch in more than this share of updates gets a warning.
+SHORT_BATCH_SHARE = 0.05
+
 
 @dataclass
 class RunOutcome:
@@ -105,10 +108,21 @@ def _needs_closure(optimizer_type: type[torch.optim.Optimizer]) -> bool:
 
 
 def _parameter_groups(model: nn.Module, groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Split trainable parameters into groups by name glob; unmatched ones form group 0."""
+    """Split trainable parameters into groups by name glob; the first matching glob wins.
+
+    Group 0 holds the unmatched parameters at the sweep's own LR (scale 1). It is
+    kept even when empty, so every configured group runs at exactly ``lr_scale``
+    times the sweep value and the ``lr`` column is the sweep value.
+    """
     group_specs = groups or []
     default: list[nn.Parameter] = []
     matched: list[list[nn.Parameter]] = [[] for _ in group_specs]
+    names = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+    if not names:
+        raise ModelError(
+            "the model from model.factory has no trainable parameters (none with requires_grad=True), "
+            "so there is nothing to sweep; return a model with at least one trainable parameter"
+        )
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
@@ -118,17 +132,30 @@ def _parameter_groups(model: nn.Module, groups: list[dict[str, Any]] | None) -> 
                 break
         else:
             default.append(parameter)
-    result = [{"params": default, "lr": 1.0}] if default else []
-    for spec, parameters in zip(group_specs, matched):
-        if parameters:
-            options = {key: value for key, value in spec.items() if key not in ("match", "lr_scale")}
-            result.append({"params": parameters, "lr": float(spec.get("lr_scale", 1.0)), **options})
-    if not result:
-        raise ModelError(
-            "the model from model.factory has no trainable parameters (none with requires_grad=True), "
-            "so there is nothing to sweep; return a model with at least one trainable parameter"
+
+    unused = [spec["match"] for spec, parameters in zip(group_specs, matched) if not parameters]
+    if unused:
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise ConfigError(
+            f"optimizer.groups: the glob(s) {', '.join(map(repr, unused))} match no trainable parameter "
+            f"not already taken by an earlier group; the parameter names are {shown}"
         )
+    result = [{"params": default, "lr": 1.0}]
+    for spec, parameters in zip(group_specs, matched):
+        options = {key: value for key, value in spec.items() if key not in ("match", "lr_scale")}
+        result.append({"params": parameters, "lr": float(spec.get("lr_scale", 1.0)), **options})
     return result
+
+
+def describe_groups(optimizer: torch.optim.Optimizer, groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Return each parameter group's glob, LR scale and parameter count, for run.json."""
+    specs = [{"match": None, "lr_scale": 1.0}] + [
+        {"match": spec["match"], "lr_scale": float(spec.get("lr_scale", 1.0))} for spec in groups or []
+    ]
+    return [
+        dict(spec, num_parameters=sum(parameter.numel() for parameter in group["params"]))
+        for spec, group in zip(specs, optimizer.param_groups)
+    ]
 
 
 def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -178,6 +205,26 @@ def _loader_batch_size(loader: Any) -> int | None:
         return int(loader.batch_size)
     size = getattr(loader.batch_sampler, "batch_size", None)
     return int(size) if isinstance(size, int) else None
+
+
+def batch_warnings(loader: Any, config: RunConfig) -> list[str]:
+    """Warn when a short last batch makes many updates smaller than the batch size."""
+    batch_size = _loader_batch_size(loader)
+    try:
+        num_samples = len(loader.dataset)
+    except TypeError:
+        return []
+    if not batch_size or loader.drop_last or num_samples % batch_size == 0:
+        return []
+    num_batches = -(-num_samples // batch_size)
+    if 1 / num_batches <= SHORT_BATCH_SHARE:
+        return []
+    remainder = num_samples % batch_size
+    return [
+        f"one update in {num_batches} trains on a short batch of {remainder} samples "
+        f"({num_samples} training samples, batch size {batch_size}); set data.drop_last: true "
+        "for a constant batch, since the suggestion's step size counts real samples"
+    ]
 
 
 def _now() -> str:
@@ -233,7 +280,10 @@ def run_config(config: RunConfig, run_dir: Path, *, force: bool = False,
     folder = RunFolder.prepare(run_dir, force=force)
 
     metadata = base_metadata(config, device, loaders)
+    metadata["warnings"] = batch_warnings(loaders.train, config)
     metadata["burn_in_steps"] = settings.divergence.burn_in_steps
+    if config.optimizer.groups:
+        metadata["param_groups"] = describe_groups(optimizer, config.optimizer.groups)
     group_columns = group_lr_columns(optimizer)
     folder.write_metadata(metadata)
     if on_start is not None:
@@ -255,4 +305,4 @@ def run_config(config: RunConfig, run_dir: Path, *, force: bool = False,
         raise UserCodeError(f"the run failed: {type(sweep.error).__name__}: {sweep.error}") from sweep.error
     return RunOutcome(sweep=sweep, metadata=outcome.metadata, folder=folder,
                       suggestion=outcome.suggestion, suggestion_error=outcome.suggestion_error,
-                      warnings=list(config.warnings) + outcome.warnings)
+                      warnings=list(config.warnings) + metadata["warnings"] + outcome.warnings)

@@ -462,7 +462,13 @@ def suggest_from_results(
             "DeepSpeed cycles momentum only for Adam-family optimizers (as beta1) and then sets "
             "beta2 to 0.99; the stair counts are accepted but have no effect"
         )
-    warnings.extend(note for note in analysis.notes if note.startswith("the loss never clearly"))
+    if chosen == "divergence":
+        warnings.extend(note for note in analysis.notes if note.startswith("the loss never clearly"))
+    if results.lr_groups:
+        warnings.append(
+            f"the test swept {len(results.lr_groups)} parameter groups at different LRs, but DeepSpeed's "
+            "OneCycle gives every group the same LR; cycle_max_lr is group 0's LR"
+        )
     return Suggestion(
         params=params,
         method=chosen,
@@ -646,9 +652,13 @@ def _lr_scale_factor(
         )
     ratio = batch_size / test_batch
     factor = ratio if rule == "linear" else math.sqrt(ratio)
+    caveat = {
+        "linear": "it is usually applied to SGD, with a warm-up",
+        "sqrt": "it is often preferred for Adam-family optimizers",
+    }[rule]
     reasoning.append(
         f"LRs multiplied by {factor:.6g} for batch {test_batch} -> {batch_size}, by the {rule} scaling "
-        "rule; this is a heuristic, not a law (it holds best for SGD, and sqrt is often preferred for Adam)"
+        f"rule; this is a heuristic, not a law ({caveat})"
     )
     return factor
 
@@ -782,7 +792,7 @@ def _pytorch_kwargs(
     except ScheduleCheckError as error:
         warnings.append(
             "the cycle is too short for OneCycleLR's phases, so only CyclicLR arguments are given "
-            f"({error}); pass --total-steps for a longer schedule"
+            f"({error}); a longer cycle (a larger --total-steps, or a smaller --batch-size) gives both"
         )
         return kwargs
     return {"OneCycleLR": one_cycle, **kwargs}

@@ -162,6 +162,11 @@ class RunFolder:
             finished.suggestion_error = str(error)
             self.suggestion_path.unlink(missing_ok=True)
             return
+        if metadata.get("stop", {}).get("reason") == "interrupted":
+            suggestion.warnings.append(
+                f"this suggestion comes from a sweep interrupted after {metadata['steps_run']} updates, "
+                "which may not have reached the LRs where the loss turns up"
+            )
         payload = suggestion.to_dict()
         atomic_write_json(self.suggestion_path, payload)
         metadata["suggestion"] = payload

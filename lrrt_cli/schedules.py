@@ -117,10 +117,11 @@ SCHEDULE_TYPES: dict[str, type] = {
 # Parameter name -> (kind, required, default). Kinds: "lr" (a float > 0), "lr0"
 # (a float >= 0), "count" (an int > 0), "rate" (a float > 0), "bool".
 _PARAMS: dict[str, dict[str, tuple[str, bool, Any]]] = {
+    # Defaults are those of DeepSpeed's LRRangeTest class, so a partial DeepSpeed block means the same here.
     "LRRangeTest": {
-        "lr_range_test_min_lr": ("lr", True, None),
-        "lr_range_test_step_size": ("count", True, None),
-        "lr_range_test_step_rate": ("rate", True, None),
+        "lr_range_test_min_lr": ("lr", False, 1e-3),
+        "lr_range_test_step_size": ("count", False, 2000),
+        "lr_range_test_step_rate": ("rate", False, 1.0),
         "lr_range_test_staircase": ("bool", False, False),
     },
     "ExponentialRangeTest": {
@@ -142,6 +143,11 @@ def _check_value(kind: str, value: Any, key: str) -> tuple[Any, str | None]:
         if isinstance(value, bool):
             return value, None
         return None, f"{key}: expected true or false, got {value!r}"
+    if isinstance(value, list) and kind == "lr":
+        return None, (
+            f"{key}: per-group lists are not supported, got {value!r}; give one number and set "
+            "each group's ratio with optimizer.groups[].lr_scale"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, f"{key}: expected a number, got {value!r}"
     if kind == "count":

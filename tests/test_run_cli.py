@@ -156,6 +156,7 @@ def test_signal_stops_cleanly(tmp_path, write_config, sent):
     assert (run_dir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if (run_dir / "suggestion.json").exists():
         assert json.loads((run_dir / "suggestion.json").read_text()) == metadata["suggestion"]
+        assert any("interrupted after" in warning for warning in metadata["suggestion"]["warnings"])
     else:
         assert metadata["suggestion"] is None
         assert metadata["suggestion_error"]

@@ -105,3 +105,47 @@ def test_batch_sampler_loader_batch_size(tmp_path, config_dir, write_config):
     assert metadata["batch_size_per_process"] == 16
     assert metadata["global_batch_size"] == 16
     assert load_results(run_dir / "results.csv").samples[:3] == [16.0, 32.0, 48.0]
+
+
+def test_every_group_runs_at_its_scale(tmp_path, write_config):
+    run_dir = tmp_path / "groups"
+    config = write_config({
+        "optimizer": {"groups": [{"match": "*.weight", "lr_scale": 0.5}, {"match": "*.bias", "lr_scale": 2.0}]},
+        "scheduler": {"type": "Fixed", "params": {"lr": 0.01}},
+        "stop": {"max_steps": 3},
+    })
+    result = runner.invoke(app, ["run", str(config), "--output", str(run_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    results = load_results(run_dir / "results.csv")
+    assert results.lr == [0.01] * 3
+    assert results.columns["lr_group_1"] == [0.005] * 3
+    assert results.columns["lr_group_2"] == [0.02] * 3
+    groups = json.loads((run_dir / "run.json").read_text())["param_groups"]
+    assert [group["num_parameters"] for group in groups] == [0, 20 * 16 + 16 * 4, 16 + 4]
+
+
+def test_group_glob_matching_nothing_is_rejected(tmp_path, write_config):
+    config = write_config({"optimizer": {"groups": [{"match": "0.weigth", "lr_scale": 0.1}]}})
+    result = runner.invoke(app, ["run", str(config), "--output", str(tmp_path / "typo")])
+    assert result.exit_code == 2
+    assert "the glob(s) '0.weigth' match no trainable parameter" in result.stderr
+    assert "0.weight" in result.stderr
+
+
+def test_short_last_batch_warns(tmp_path, write_config):
+    config = write_config({"data": {"train": {"type": "synthetic", "num_samples": 40}, "batch_size": 16},
+                           "stop": {"max_steps": 4}})
+    result = runner.invoke(app, ["run", str(config), "--output", str(tmp_path / "short"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "one update in 3 trains on a short batch of 8 samples" in result.stderr
+    metadata = json.loads((tmp_path / "short" / "run.json").read_text())
+    assert metadata["warnings"] and "drop_last" in metadata["warnings"][0]
+
+
+def test_grouped_run_suggestion_warns_about_one_lr(tmp_path, write_config):
+    config = write_config({"optimizer": {"groups": [{"match": "2.*", "lr_scale": 0.1}]},
+                           "scheduler": {"type": "ExponentialRangeTest", "params": {
+                               "start_lr": 1e-4, "end_lr": 100.0, "num_steps": 120}}})
+    result = runner.invoke(app, ["run", str(config), "--output", str(tmp_path / "g"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "DeepSpeed's OneCycle gives every group the same LR" in result.stderr

@@ -153,3 +153,13 @@ def test_planned_steps_takes_first_limit():
         k for k in range(100) if exponential.lr_at(k) <= 1e-2
     )
     assert not math.isnan(exponential.lr_at(50))
+
+
+def test_lr_range_test_uses_deepspeed_defaults():
+    assert build_schedule("LRRangeTest", {}) == LRRangeTest(1e-3, 2000, 1.0, False)
+    assert build_schedule("LRRangeTest", {"lr_range_test_min_lr": 1e-4}) == LRRangeTest(1e-4, 2000, 1.0, False)
+
+
+def test_lr_range_test_per_group_list_rejected():
+    with pytest.raises(ConfigError, match="per-group lists are not supported.*optimizer.groups"):
+        build_schedule("LRRangeTest", {"lr_range_test_min_lr": [1e-4, 1e-5]})

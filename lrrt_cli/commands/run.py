@@ -84,13 +84,15 @@ def _print_summary(outcome: Any) -> None:
     else:
         lines = [
             f"run {metadata['name']}: {metadata['steps_run']} updates on {metadata['device']}, "
-            f"stopped by {stop['reason']} at step {stop['step']} (lr {stop['lr']:.4g})"
+            f"stop reason {stop['reason']} at step {stop['step']} (lr {stop['lr']:.4g})"
         ]
     if outcome.suggestion is not None:
         record = outcome.suggestion.to_dict()
         lowest = record["methods"].get("minimum")
         if lowest:
-            lines.append(f"lowest smoothed loss {lowest['loss']:.4g} at lr {lowest['lr']:.4g}")
+            lines.append(
+                f"lowest loss on the plot's centred smoothed curve {lowest['loss']:.4g} at lr {lowest['lr']:.4g}"
+            )
         lines.append(
             f"suggested cycle_max_lr {record['cycle_max_lr']:.4g} ({record['method']} method), "
             f"cycle_min_lr {record['cycle_min_lr']:.4g}, for global batch {record['batch']['target']}"
