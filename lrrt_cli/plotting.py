@@ -545,7 +545,7 @@ def _draw_stop(axes: Axes, stop: StopPoint, limits: LossLimits, *, color: str, l
     loss = stop.loss if math.isfinite(stop.loss) else limits.top
     loss = min(max(loss, limits.bottom), limits.top)
     axes.plot([stop.lr], [loss], linestyle="none", marker="X", markersize=11, color=color,
-              markeredgecolor="black", zorder=6, label=label, gid=GID_STOP)
+              markeredgecolor="black", zorder=10, label=label, gid=GID_STOP)
 
 
 def _style_lr_axes(axes: Axes, plotted: Sequence[PlottedRun], limits: LossLimits) -> None:
