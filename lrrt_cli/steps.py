@@ -129,7 +129,11 @@ def _builtin_step(name: str) -> StepFunction:
 
 
 def _callable_loss_step(spec: str) -> StepFunction:
-    loss_function = load_callable(spec, key="loss")
+    return loss_function_step(load_callable(spec, key="loss"), f"loss {spec}")
+
+
+def loss_function_step(loss_function: Callable[[Any, Any], torch.Tensor], name: str) -> StepFunction:
+    """Return a step function that calls ``loss_function(prediction, targets)``."""
 
     def step(model: nn.Module, batch: Any) -> torch.Tensor:
         inputs, targets = _split_batch(batch)
@@ -138,9 +142,9 @@ def _callable_loss_step(spec: str) -> StepFunction:
             loss = loss_function(prediction, targets)
         except Exception as error:
             raise UserCodeError(
-                f"loss {spec} raised {type(error).__name__}: {error}", user_traceback=user_traceback(error)
+                f"{name} raised {type(error).__name__}: {error}", user_traceback=user_traceback(error)
             ) from error
-        return check_scalar_loss(loss, f"loss {spec}")
+        return check_scalar_loss(loss, name)
 
     return step
 
@@ -162,17 +166,21 @@ def _model_loss_step(model: nn.Module, batch: Any) -> torch.Tensor:
 
 
 def _user_step(spec: str) -> StepFunction:
-    user_step = load_callable(spec, key="training.step")
+    return user_step_function(load_callable(spec, key="training.step"), f"training.step {spec}")
+
+
+def user_step_function(user_step: Callable[[nn.Module, Any], torch.Tensor], name: str) -> StepFunction:
+    """Return a step function that calls the user's ``(model, batch) -> loss`` and checks the loss."""
 
     def step(model: nn.Module, batch: Any) -> torch.Tensor:
         try:
             loss = user_step(model, batch)
         except Exception as error:
             raise UserCodeError(
-                f"training.step {spec} raised {type(error).__name__}: {error}",
+                f"{name} raised {type(error).__name__}: {error}",
                 user_traceback=user_traceback(error),
             ) from error
-        return check_scalar_loss(loss, f"training.step {spec}")
+        return check_scalar_loss(loss, name)
 
     return step
 
