@@ -41,6 +41,8 @@ MIN_WINDOW = 3
 # Caps the work of the running median at about n * MAX_WINDOW element reads.
 MAX_WINDOW = 1001
 MIN_POINTS = 5
+# The noise estimate uses the rows before the lowest loss when there are at least this many.
+MIN_NOISE_ROWS = 10
 # A descent or a rise counts only when it exceeds this many noise standard deviations.
 NOISE_MULTIPLE = 3.0
 # The descending section starts once the loss has fallen 5 % of the section's total drop.
@@ -228,7 +230,11 @@ def _analyze_prepared(
     count = prepared.rows.size
     window = odd_window(count)
     scaled_smooth = smooth_loss(prepared.scaled_loss, window)
-    noise = estimate_noise(prepared.scaled_loss)
+    # Noise is measured up to the lowest smoothed loss: past it the loss often
+    # diverges, and its jumps there would inflate the estimate for the descent.
+    lowest = int(np.argmin(scaled_smooth))
+    region = prepared.scaled_loss[: lowest + 1] if lowest + 1 >= MIN_NOISE_ROWS else prepared.scaled_loss
+    noise = estimate_noise(region)
     # A descent must beat the raw batch noise, so that a flat noisy curve never
     # yields one. A rise after the descent is judged on the smoothed curve, whose
     # noise is about the raw noise over the square root of the smoothing window.

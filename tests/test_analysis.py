@@ -327,3 +327,17 @@ def test_divergence_backs_off_below_flat_bottom():
     span = math.log10(lr[last] / lr[first])
     assert math.log10(minimum.lr / divergence.lr) == pytest.approx(min(0.1 * span, math.log10(2)), abs=0.02)
     assert_picks_valid(analysis)
+
+
+def test_noisy_divergent_tail_does_not_hide_descent():
+    # A short linear sweep: the loss falls from 1.3 to 0.3, then diverges with jumps
+    # of several units. The tail's jumps must not count as the descent's noise.
+    rng = np.random.default_rng(1)
+    lr = 1e-3 * (1 + np.arange(80) * 20 / 3)
+    descent = np.linspace(1.3, 0.3, 30) + rng.normal(0.0, 0.08, 30)
+    tail = 0.3 + np.linspace(0.0, 1.0, 50) ** 2 * 10 + rng.normal(0.0, 3.0, 50) * np.linspace(0.2, 1.0, 50)
+    analysis = analyze_curve(lr, np.concatenate([descent, tail]))
+
+    assert analysis.reason is None
+    assert analysis.picks["divergence"].index < 30
+    assert_picks_valid(analysis)
