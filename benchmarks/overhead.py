@@ -1,7 +1,7 @@
 """Per-update overhead of lrrt's sweep loop against a bare hand-written training loop.
 
 Both loops train the same seeded model on the same batches with the same
-optimizer for the same number of updates; the bare loop only sets the LR,
+optimizer for the same number of updates. The bare loop only sets the LR and
 runs forward, backward and the optimizer step. Rounds alternate between the
 two loops so drifts in machine load hit both, and the result is the ratio of
 median per-update times within this one process.

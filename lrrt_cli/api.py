@@ -110,7 +110,7 @@ def _needs_closure(optimizer_type: type[torch.optim.Optimizer]) -> bool:
 def _parameter_groups(model: nn.Module, groups: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Split trainable parameters into groups by name glob; the first matching glob wins.
 
-    Group 0 holds the unmatched parameters at the sweep's own LR (scale 1). It is
+    Group 0 contains the unmatched parameters at the sweep's own LR (scale 1). It is
     kept even when empty, so every configured group runs at exactly ``lr_scale``
     times the sweep value and the ``lr`` column is the sweep value.
     """

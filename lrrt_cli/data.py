@@ -142,7 +142,7 @@ def _load_tensors(spec: dict[str, Any]) -> _Arrays:
                 arrays = {name: archive[name] for name in archive.files}
         except ValueError as error:
             raise DataError(
-                f"{path}: holds object arrays, which only load through pickle ({error}); "
+                f"{path}: contains object arrays, which only load through pickle ({error}); "
                 "lrrt loads .npz files without pickle, so save plain numeric arrays"
             ) from error
     elif path.suffix in (".pt", ".pth"):

@@ -1,10 +1,10 @@
 """The sweep loop: set the LR, forward, backward, optimizer step, record, decide whether to stop.
 
 One row is recorded per optimizer update. The LR of update ``k`` is written into
-every parameter group before that update's first forward pass (group ``i`` gets
-its base ratio to group 0 times the sweep value) and is read back from
-``optimizer.param_groups[0]`` for the row, so the first recorded LR is the
-sweep's start LR exactly.
+every parameter group before that update's first forward pass, and group ``i``
+gets its base ratio to group 0 times the sweep value. The row's LR is read back
+from ``optimizer.param_groups[0]``, so the first recorded LR is the sweep's start
+LR exactly.
 
 Losses stay on the device and are copied to the host every ``sync_interval``
 updates, so a GPU run does not wait on a device-to-host copy at every update.
@@ -97,7 +97,7 @@ def _lr_ratios(optimizer: torch.optim.Optimizer) -> list[float]:
     """Return each group's LR as a ratio of the reference group's, so sweeps keep the user's ratios.
 
     The reference is group 0, or the first group with a positive LR when group 0
-    has none; a group whose LR is 0 (a frozen group) keeps ratio 0.
+    has none. A group whose LR is 0 (a frozen group) keeps ratio 0.
     """
     base = [float(group["lr"]) for group in optimizer.param_groups]
     positive = [lr for lr in base if lr > 0]
@@ -288,10 +288,10 @@ def run_sweep(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader: 
               val_loader: DataLoader | None = None, on_row: RowCallback | None = None) -> SweepResult:
     """Run a range test and return its rows and stop reason.
 
-    The model, optimizer and data must already be on ``device``'s side (the
-    batches are moved per update). Exceptions raised by the step function or
-    the data are caught and returned in ``SweepResult.error`` with the rows
-    recorded so far; ``KeyboardInterrupt`` ends the run as ``interrupted``.
+    The model and optimizer must already be on ``device``; batches are moved
+    there per update. Exceptions raised by the step function or the data are
+    caught and returned in ``SweepResult.error`` with the rows recorded so far.
+    ``KeyboardInterrupt`` ends the run as ``interrupted``.
     """
     sweep = _Sweep(model, optimizer, train_loader, step_function, settings, device, val_loader, on_row)
     return sweep.run()

@@ -31,7 +31,12 @@ from lrrt_cli.results import Results
 from lrrt_cli.schedules import ExponentialRangeTest, Schedule, planned_steps
 from lrrt_cli.state import TrainingSnapshot
 from lrrt_cli.steps import BUILTIN_LOSSES, StepFunction, build_step_function, loss_function_step, user_step_function
-from lrrt_cli.stopping import DivergenceRule, burn_in_steps
+from lrrt_cli.stopping import (
+    DEFAULT_BURN_IN_FRACTION,
+    DEFAULT_MIN_BURN_IN_STEPS,
+    DivergenceRule,
+    burn_in_steps,
+)
 
 
 @dataclass
@@ -157,7 +162,10 @@ def range_test(
         schedule=schedule,
         max_steps=max_steps,
         max_lr=max_lr,
-        divergence=DivergenceRule(factor=divergence_factor, burn_in_steps=burn_in_steps(planned, 0.05, 10)),
+        divergence=DivergenceRule(
+            factor=divergence_factor,
+            burn_in_steps=burn_in_steps(planned, DEFAULT_BURN_IN_FRACTION, DEFAULT_MIN_BURN_IN_STEPS),
+        ),
         gradient_accumulation_steps=gradient_accumulation_steps,
         precision=precision,
         max_grad_norm=max_grad_norm,

@@ -1,6 +1,6 @@
 """LR sweeps: the learning rate of optimizer update ``k`` for every sweep type.
 
-Each sweep is a pure function of the 0-based update index ``k``; the engine sets
+Each sweep is a pure function of the 0-based update index ``k``. The engine sets
 ``lr_at(k)`` on the optimizer before update ``k`` and records the value it reads
 back. Sweeps are written as ``type`` plus ``params``, as DeepSpeed writes its
 schedulers, so DeepSpeed's ``LRRangeTest`` block is valid here verbatim.

@@ -1,9 +1,10 @@
 """Snapshots of everything a range test changes, so an in-memory test leaves no trace.
 
 A snapshot contains the model's parameters and buffers, the optimizer's state and
-parameter groups (LRs included), the gradient scaler's state, and the random
-number generators that training draws from: Python's, numpy's, torch's CPU and
-CUDA generators, and the data loader's own generator when it has one. Tensors
+parameter groups (LRs included), and the gradient scaler's state when one is
+given. It also contains the random number generators that training draws from:
+Python's, numpy's, torch's CPU and CUDA generators, and the data loader's own
+generator when it has one. Tensors
 are copied to CPU memory, so a GPU model does not keep a second copy on the device.
 """
 

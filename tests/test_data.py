@@ -87,7 +87,7 @@ def test_tensors_missing_array_lists_contents(config_dir, write_config):
 
 def test_npz_with_objects_is_not_unpickled(config_dir, write_config):
     np.savez(config_dir / "d.npz", inputs=np.array([{"a": 1}], dtype=object), targets=np.zeros(1))
-    with pytest.raises(DataError, match="holds object arrays, which only load through pickle"):
+    with pytest.raises(DataError, match="contains object arrays, which only load through pickle"):
         loaders_for(write_config, {"type": "tensors", "path": "d.npz"})
 
 
@@ -107,7 +107,8 @@ def test_synthetic_is_seeded(write_config):
     spec = {"type": "synthetic", "num_samples": 50, "num_features": 3, "num_classes": 2, "seed": 7}
     first = loaders_for(write_config, spec).train.dataset.tensors
     second = loaders_for(write_config, spec).train.dataset.tensors
-    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert torch.equal(first[0], second[0])
+    assert torch.equal(first[1], second[1])
     assert first[0].shape == (50, 3)
 
 

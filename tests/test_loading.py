@@ -30,7 +30,8 @@ def test_missing_attribute_lists_callables(config_dir):
         load_callable(f"{config_dir / 'models.py'}:tiny_mpl", key="model.factory")
     message = str(caught.value)
     assert "has no callable named 'tiny_mpl'" in message
-    assert "tiny_mlp" in message and "slow_mlp" in message
+    assert "tiny_mlp" in message
+    assert "slow_mlp" in message
 
 
 def test_import_error_in_user_module_shows_user_frame(config_dir):

@@ -121,7 +121,7 @@ def test_nan_stops_without_extra_update():
 
 def test_nan_in_last_unsynced_rows_beats_max_steps():
     # Losses reach the stop rules every 4 updates, so the NaN of update 8 is only seen
-    # after max_steps has ended the loop; the recorded reason must still be the NaN.
+    # after max_steps has ended the loop. The recorded reason must still be the NaN.
     step, _ = cross_entropy_step_failing_at(8)
     model = seeded_linear()
     settings = SweepSettings(schedule=Fixed(0.01), max_steps=10, sync_interval=4)

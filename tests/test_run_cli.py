@@ -84,7 +84,8 @@ def test_run_refuses_existing_folder_without_force(tmp_path, write_config):
 
     refused = lrrt("run", config, "--output", run_dir, "--quiet")
     assert refused.exit_code == 2
-    assert "already contains" in refused.stderr and "--force" in refused.stderr
+    assert "already contains" in refused.stderr
+    assert "--force" in refused.stderr
     assert (run_dir / "results.csv").read_text() == before
 
     replaced = lrrt("run", config, "--output", run_dir, "--quiet", "--force", "--max-steps", "7")
@@ -162,7 +163,7 @@ def test_signal_stops_cleanly(tmp_path, write_config, sent):
         assert metadata["suggestion_error"]
 
 
-def test_user_error_mid_run_exit_1_with_user_traceback(tmp_path, write_config):
+def test_user_error_mid_run_shows_user_frames(tmp_path, write_config):
     config = write_config({"model": {"factory": "models.py:failing_mlp", "kwargs": {"fail_at": 12}}})
     run_dir = tmp_path / "failed"
     result = lrrt("run", config, "--output", run_dir, "--quiet")

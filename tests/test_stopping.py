@@ -57,7 +57,7 @@ def test_flat_noisy_low_losses_do_not_stop():
     assert index is None
 
 
-def test_non_finite_stops_at_once_even_in_burn_in():
+def test_non_finite_stops_during_burn_in():
     assert run_monitor([1.0, float("nan")], burn_in=10) == (1, "non_finite_loss")
     assert run_monitor([1.0, 0.9, float("inf")], burn_in=10) == (2, "non_finite_loss")
 
